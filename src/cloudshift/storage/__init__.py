@@ -1,0 +1,40 @@
+"""Storage backends behind one protocol; :func:`open_store` picks one from a URI."""
+
+from __future__ import annotations
+
+from cloudshift.storage.base import (
+    ByteStream,
+    Capabilities,
+    ObjectInfo,
+    ObjectMeta,
+    Store,
+)
+from cloudshift.uri import Location, parse
+
+
+def open_store(uri: str | Location, *, endpoint: str | None = None) -> Store:
+    """The backend for ``uri``. ``endpoint`` overrides the provider's default endpoint."""
+    loc = parse(uri) if isinstance(uri, str) else uri
+    # Imported lazily: each SDK costs import time and only the ones in use should pay it.
+    if loc.scheme == "file":
+        from cloudshift.storage.local import LocalStore
+
+        return LocalStore(loc)
+    if loc.scheme == "mem":
+        from cloudshift.storage.memory import MemoryStore
+
+        return MemoryStore(loc)
+    if loc.scheme == "s3":
+        from cloudshift.storage.s3 import S3Store
+
+        return S3Store(loc, endpoint=endpoint)
+    if loc.scheme == "gs":
+        from cloudshift.storage.gcs import GCSStore
+
+        return GCSStore(loc, endpoint=endpoint)
+    from cloudshift.storage.azure import AzureStore
+
+    return AzureStore(loc, endpoint=endpoint)
+
+
+__all__ = ["ByteStream", "Capabilities", "ObjectInfo", "ObjectMeta", "Store", "open_store"]
