@@ -1,3 +1,25 @@
-"""cloudshift: move object storage between clouds, resumably, with proof nothing was lost."""
+"""cloudshift: move object storage between clouds, resumably, with proof nothing was lost.
+
+>>> import cloudshift
+>>> result = cloudshift.copy("s3://shop-assets/images", "gs://shop-assets/images")
+>>> result.ok, result.copied, result.levels
+"""
+
+from cloudshift.api import copy, find_job, ls, resume, sync, verify
+from cloudshift.errors import CloudshiftError, ConfigError, UsageError
+from cloudshift.storage.base import ObjectInfo, ObjectMeta
+from cloudshift.transfer.results import (
+    Event,
+    Failure,
+    TransferResult,
+    VerifiedObject,
+    VerifyResult,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "CloudshiftError", "ConfigError", "Event", "Failure", "ObjectInfo", "ObjectMeta",
+    "TransferResult", "UsageError", "VerifiedObject", "VerifyResult", "__version__", "copy",
+    "find_job", "ls", "resume", "sync", "verify",
+]

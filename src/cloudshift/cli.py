@@ -1,0 +1,346 @@
+"""The ``cloudshift`` command: parses, calls :mod:`cloudshift.api`, prints. Nothing more."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+
+from cloudshift import api
+from cloudshift.errors import CloudshiftError, UsageError
+from cloudshift.redact import describe
+from cloudshift.render import Reporter, human_bytes
+from cloudshift.transfer.journal import Journal, jobs_root
+from cloudshift.transfer.results import TransferResult, VerifyResult
+
+app = typer.Typer(
+    name="cloudshift",
+    help="Move object storage between clouds (S3, GCS, Azure Blob, local disk), resumably, "
+         "verified end to end.\n\nLocations: s3://bucket/prefix, gs://bucket/prefix, "
+         "az://container/prefix, mem://name/prefix, file:///path or a plain path.\n\n"
+         "Exit codes: 0 success, 1 some objects failed or differ, 2 usage or configuration "
+         "error, 130 interrupted (resumable).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_STATE: dict[str, Any] = {"debug": False}
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
+
+
+def parse_size(text: str) -> int:
+    """'16MiB', '16M', '8MB', '1048576' -> bytes (K/M/G/T are powers of 1024)."""
+    m = _SIZE.match(text)
+    if m is None:
+        raise UsageError(f"'{text}' is not a size", hint="write e.g. 16MiB, 64M or 1048576")
+    exp = " kmgt".index(m.group(2).lower() or " ")
+    return int(float(m.group(1)) * 1024**exp)
+
+
+Transfers = Annotated[int, typer.Option("--transfers", "-t", min=1, max=1024,
+                                        help="Objects moved at once.")]
+PartSize = Annotated[str, typer.Option(
+    "--part-size", help="Objects larger than this go in parts of this size (min 5MiB). "
+                        "Memory used is about transfers x part size.")]
+Include = Annotated[list[str] | None, typer.Option(
+    "--include", help="Only keys matching this glob (repeatable). '*' stays within a "
+                      "folder, '**' crosses folders, a pattern without '/' matches names "
+                      "at any depth.")]
+Exclude = Annotated[list[str] | None, typer.Option(
+    "--exclude", help="Skip keys matching this glob (repeatable; wins over --include).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", "-n",
+                                      help="Print what would be copied/deleted; change nothing.")]
+Json = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout: one line per object "
+                                                   "reported, the summary last.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="A line for every object.")]
+SrcEndpoint = Annotated[str | None, typer.Option(
+    "--src-endpoint", help="Endpoint URL for the source (e.g. http://localhost:9000), "
+                           "overriding AWS_ENDPOINT_URL / STORAGE_EMULATOR_HOST / the "
+                           "connection string.")]
+DstEndpoint = Annotated[str | None, typer.Option("--dst-endpoint",
+                                                 help="Endpoint URL for the destination.")]
+JobDir = Annotated[str | None, typer.Option(
+    "--job-dir", help="Where the job journal lives (default: $CLOUDSHIFT_HOME/jobs/JOB_ID, "
+                      "CLOUDSHIFT_HOME defaulting to ~/.local/state/cloudshift).")]
+Retries = Annotated[int, typer.Option("--retries", min=1, max=100,
+                                      help="Attempts per object before it counts as failed.")]
+Progress = Annotated[bool | None, typer.Option("--progress/--no-progress",
+                                               help="Progress bar (default: on a terminal).")]
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    _STATE["debug"] = debug
+    if version:
+        from cloudshift import __version__
+
+        typer.echo(f"cloudshift {__version__}")
+        raise typer.Exit(0)
+
+
+def _print_transfer(result: TransferResult, json_out: bool) -> None:
+    if json_out:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    if result.dry_run:
+        typer.echo(f"dry run: would copy {result.planned} objects "
+                   f"({human_bytes(result.planned_bytes)}), delete {result.to_delete}; "
+                   f"{result.skipped} already identical; nothing was changed")
+        return
+    lv = result.levels
+    typer.echo(f"{result.op}: {result.copied} copied ({human_bytes(result.copied_bytes)}), "
+               f"{result.skipped} already identical, {result.deleted} deleted, "
+               f"{len(result.failures)} failed in {result.elapsed:.1f}s "
+               f"({human_bytes(result.rate)}/s)")
+    typer.echo(f"verified: {lv.get('checksum', 0)} by checksum, {lv.get('size', 0)} by size "
+               f"only, {lv.get('none', 0)} not verified")
+    for f in result.failures[:50]:
+        typer.echo(f"  failed: {f.key}: {f.reason}")
+    if len(result.failures) > 50:
+        typer.echo(f"  ... and {len(result.failures) - 50} more (see --json)")
+    if result.job_dir:
+        typer.echo(f"job: {result.job_id} (journal in {result.job_dir})")
+
+
+def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part_size: str,
+              include: list[str] | None, exclude: list[str] | None, dry_run: bool,
+              json_out: bool, verbose: bool, src_endpoint: str | None,
+              dst_endpoint: str | None, job_dir: str | None, retries: int,
+              progress: bool | None) -> None:
+    reporter = Reporter(verb=op, json_lines=json_out, verbose=verbose or dry_run,
+                        progress=progress)
+    fn = api.sync if op == "sync" else api.copy
+    kwargs: dict[str, Any] = {"delete": delete} if op == "sync" else {}
+    with reporter:
+        result = fn(src, dst, transfers=transfers, part_size=parse_size(part_size),
+                    include=include or (), exclude=exclude or (), dry_run=dry_run,
+                    retries=retries, job_dir=job_dir, src_endpoint=src_endpoint,
+                    dst_endpoint=dst_endpoint, on_event=reporter, **kwargs)
+    _print_transfer(result, json_out)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def copy(
+    src: Annotated[str, typer.Argument(help="Where to copy from.")],
+    dst: Annotated[str, typer.Argument(help="Where to copy to.")],
+    transfers: Transfers = 16, part_size: PartSize = "16MiB", include: Include = None,
+    exclude: Exclude = None, dry_run: DryRun = False, json_out: Json = False,
+    verbose: Verbose = False, src_endpoint: SrcEndpoint = None,
+    dst_endpoint: DstEndpoint = None, job_dir: JobDir = None, retries: Retries = 3,
+    progress: Progress = None,
+) -> None:
+    """Copy every object under SRC that is missing or different under DST.
+
+    Nothing under DST is ever deleted. Each object is hashed (MD5, CRC32C) while it streams
+    and checked against what the source stored and what the destination reports. Running the
+    same command again resumes from its journal without re-sending finished objects.
+
+    Example: cloudshift copy s3://shop-assets/images gs://shop-assets/images --transfers 32
+    """
+    _transfer("copy", src, dst, delete=False, transfers=transfers, part_size=part_size,
+              include=include, exclude=exclude, dry_run=dry_run, json_out=json_out,
+              verbose=verbose, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
+              job_dir=job_dir, retries=retries, progress=progress)
+
+
+@app.command()
+def sync(
+    src: Annotated[str, typer.Argument(help="The side to copy from.")],
+    dst: Annotated[str, typer.Argument(help="The side to make identical to SRC.")],
+    delete: Annotated[bool, typer.Option("--delete", help="Also delete objects under DST "
+                                         "that SRC does not have.")] = False,
+    transfers: Transfers = 16, part_size: PartSize = "16MiB", include: Include = None,
+    exclude: Exclude = None, dry_run: DryRun = False, json_out: Json = False,
+    verbose: Verbose = False, src_endpoint: SrcEndpoint = None,
+    dst_endpoint: DstEndpoint = None, job_dir: JobDir = None, retries: Retries = 3,
+    progress: Progress = None,
+) -> None:
+    """Make DST match SRC: copy what is missing or different; with --delete, remove extras.
+
+    Without --delete nothing under DST is ever deleted. Try --dry-run first.
+
+    Example: cloudshift sync ./exports az://archive/exports --delete --dry-run
+    """
+    _transfer("sync", src, dst, delete=delete, transfers=transfers, part_size=part_size,
+              include=include, exclude=exclude, dry_run=dry_run, json_out=json_out,
+              verbose=verbose, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
+              job_dir=job_dir, retries=retries, progress=progress)
+
+
+@app.command()
+def verify(
+    src: Annotated[str, typer.Argument(help="The reference side.")],
+    dst: Annotated[str, typer.Argument(help="The side to check.")],
+    download: Annotated[bool, typer.Option("--download", help="Hash the bytes of objects "
+                                           "that have no comparable stored checksum "
+                                           "(reads them).")] = False,
+    transfers: Transfers = 16, include: Include = None, exclude: Exclude = None,
+    json_out: Json = False, verbose: Verbose = False, src_endpoint: SrcEndpoint = None,
+    dst_endpoint: DstEndpoint = None, progress: Progress = None,
+) -> None:
+    """Compare SRC and DST object by object; exit 0 only when everything matches.
+
+    Reports missing, extra and mismatched objects, and the level at which each object was
+    verified: checksum (same MD5/CRC32C), size (no comparable checksum stored: use
+    --download), none (missing or unreadable). Local and in-memory sides are always hashed.
+    """
+    reporter = Reporter(verb="verify", json_lines=json_out, verbose=verbose, progress=progress)
+    with reporter:
+        result = api.verify(src, dst, download=download, transfers=transfers,
+                            include=include or (), exclude=exclude or (),
+                            src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
+                            on_event=reporter)
+    _print_verify(result, json_out)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _print_verify(result: VerifyResult, json_out: bool) -> None:
+    if json_out:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    lv = result.levels
+    verdict = "OK" if result.ok else "DIFFERENCES FOUND"
+    typer.echo(f"verify {verdict}: {result.matched} match, {len(result.missing)} missing, "
+               f"{len(result.extra)} extra, {len(result.mismatched)} mismatched, "
+               f"{len(result.errors)} unreadable")
+    typer.echo(f"levels: {lv.get('checksum', 0)} checksum, {lv.get('size', 0)} size only, "
+               f"{lv.get('none', 0)} none")
+    if lv.get("size", 0):
+        typer.echo("note: objects verified by size only have no comparable stored checksum; "
+                   "rerun with --download to hash their bytes")
+
+
+@app.command("ls")
+def ls_cmd(
+    uri: Annotated[str, typer.Argument(help="What to list.")],
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="Endpoint URL.")] = None,
+    include: Include = None, exclude: Exclude = None, json_out: Json = False,
+) -> None:
+    """List objects under URI: size, modified time, stored checksums, key."""
+    count = total = 0
+    for info in api.ls(uri, endpoint=endpoint, include=include or (), exclude=exclude or ()):
+        count += 1
+        total += info.size
+        mtime = info.mtime.isoformat(timespec="seconds") if info.mtime else "-"
+        if json_out:
+            typer.echo(json.dumps({"key": info.key, "size": info.size, "mtime": mtime,
+                                   "etag": info.etag, "checksums": dict(info.checksums),
+                                   "storage_class": info.storage_class}, ensure_ascii=False))
+        else:
+            sums = " ".join(f"{k}:{v}" for k, v in sorted(info.checksums.items())) or "-"
+            typer.echo(f"{info.size:>12}  {mtime}  {sums}  {info.key}")
+    if not json_out:
+        typer.echo(f"{count} objects, {human_bytes(total)}", err=True)
+
+
+@app.command()
+def resume(
+    job: Annotated[str, typer.Argument(help="Job id printed by copy/sync, or its folder.")],
+    transfers: Transfers = 16, part_size: PartSize = "16MiB", json_out: Json = False,
+    verbose: Verbose = False, retries: Retries = 3, progress: Progress = None,
+) -> None:
+    """Continue an interrupted copy or sync from its journal."""
+    reporter = Reporter(verb="resume", json_lines=json_out, verbose=verbose, progress=progress)
+    with reporter:
+        result = api.resume(job, transfers=transfers, part_size=parse_size(part_size),
+                            retries=retries, on_event=reporter)
+    _print_transfer(result, json_out)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def jobs(json_out: Json = False) -> None:
+    """List the jobs recorded on this machine, with their last run."""
+    root = jobs_root()
+    rows: list[dict[str, Any]] = []
+    for path in sorted(root.glob("*/journal.db")) if root.exists() else []:
+        journal = Journal(path)
+        try:
+            spec, last, counts = journal.spec(), journal.last_run(), journal.counts()
+        finally:
+            journal.close()
+        rows.append({"job": path.parent.name, "op": spec.op if spec else "?",
+                     "src": spec.src if spec else "?", "dst": spec.dst if spec else "?",
+                     "status": last["status"] if last else "never run", "objects": counts})
+    for row in rows:
+        if json_out:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            done = row["objects"].get("done", 0)
+            failed = row["objects"].get("failed", 0)
+            typer.echo(f"{row['job']}  {row['status']:<11} {done} done, {failed} failed  "
+                       f"{row['src']} -> {row['dst']}")
+    if not rows and not json_out:
+        typer.echo(f"no jobs under {root}", err=True)
+
+
+@app.command()
+def demo(
+    objects: Annotated[int, typer.Option("--objects", min=10, max=100_000,
+                                         help="How many objects to generate.")] = 2000,
+    large_mib: Annotated[int, typer.Option("--large-mib", min=0, max=4096,
+                                           help="Size of the one large object (MiB).")] = 48,
+    transfers: Transfers = 16, progress: Progress = None,
+) -> None:
+    """Migrate a small shop's S3 bucket to Google Cloud Storage, on embedded servers.
+
+    Starts an S3 server (moto) and a GCS emulator inside this process, fills the S3 bucket
+    with product images, order logs and one large backup, copies it all to GCS with a
+    progress bar, verifies every object, and prints a summary. No cloud account needed.
+    """
+    from cloudshift.demo import run_demo
+
+    raise typer.Exit(run_demo(objects=objects, large_mib=large_mib, transfers=transfers,
+                              progress=progress))
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Entry point: one line and a non-zero exit for every error, a traceback only on --debug."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    debug = "--debug" in sys.argv[1:] or os.environ.get("CLOUDSHIFT_DEBUG") == "1"
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except CloudshiftError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"cloudshift: error: {describe(exc)}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("cloudshift: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug or an unmapped SDK error: still one line
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"cloudshift: error: {type(exc).__name__}: {describe(exc)} "
+                   "(rerun with --debug for details)", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,370 @@
+"""The copy/sync engine: list both sides, decide per object, move bytes on a bounded pool.
+
+One coordinating thread walks the merge-join of the two sorted listings (and the journal's
+``done`` records alongside), hands objects to at most ``transfers`` worker threads, keeps at
+most ``2 x transfers`` objects in flight, and is the only writer of the journal. Workers
+stream each object from source to destination through a :class:`ByteStream` that hashes
+every byte, then compare that hash with what the source stored and with what the
+destination reports it stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from cloudshift.errors import (
+    CloudshiftError,
+    ConfigError,
+    IntegrityError,
+    SourceChangedError,
+    UnsafeKeyError,
+    UsageError,
+)
+from cloudshift.redact import describe
+from cloudshift.storage import open_store
+from cloudshift.storage.base import DEFAULT_PART_SIZE, ByteStream, ObjectInfo, ObjectMeta, Store
+from cloudshift.transfer.checksums import Hasher, common, mismatch
+from cloudshift.transfer.journal import DoneRecord, JobSpec, Journal, jobs_root
+from cloudshift.transfer.listing import KeyFilter, SortedLookup, filtered, merge_join, ordered
+from cloudshift.transfer.results import Event, EventSink, Failure, TransferResult
+from cloudshift.uri import Location, parse
+
+Action = Literal["copy", "check", "skip", "delete", "keep"]
+
+
+class Cancelled(BaseException):
+    """Raised inside workers when the run is interrupted, so writers clean up and stop."""
+
+
+class Interrupted(CloudshiftError):
+    exit_code = 130
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOptions:
+    transfers: int = 16
+    part_size: int = DEFAULT_PART_SIZE
+    retries: int = 3
+    dry_run: bool = False
+    job_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    kind: Literal["copied", "skipped", "deleted", "failed", "would-copy", "would-delete"]
+    src: ObjectInfo | None
+    key: str
+    dst: ObjectInfo | None = None
+    level: str | None = None
+    checksums: Mapping[str, str] | None = None
+    attempts: int = 1
+    reason: str | None = None
+
+
+def check_overlap(src: Location, dst: Location) -> None:
+    if src.scheme == "file" and dst.scheme == "file":
+        src = replace(src, prefix=str(Path(src.prefix).resolve()))
+        dst = replace(dst, prefix=str(Path(dst.prefix).resolve()))
+    if dst.contains(src):
+        raise UsageError(f"source {src} is the destination or inside it",
+                         hint="choose a destination outside the source")
+    if src.contains(dst):
+        raise UsageError(f"destination {dst} is inside the source {src}",
+                         hint="copying would copy its own output; choose a destination "
+                              "outside the source")
+
+
+def decide(src: ObjectInfo | None, dst: ObjectInfo | None, done: DoneRecord | None,
+           src_store: Store, dst_store: Store, delete: bool) -> Action:
+    """What to do with one key. ``check`` means: hash the side that is cheap to read, then
+    copy only if it differs (done by a worker, not here)."""
+    if src is None:
+        return "delete" if delete else "keep"
+    if dst is None:
+        return "copy"
+    if src.size != dst.size:
+        return "copy"
+    if common(src.checksums, dst.checksums):
+        return "copy" if mismatch(src.checksums, dst.checksums) else "skip"
+    if done is not None and done.matches(src, dst):
+        return "skip"
+    if src_store.capabilities.cheap_read or dst_store.capabilities.cheap_read:
+        return "check"
+    # Neither side has a comparable checksum nor is cheap to read: a destination written
+    # after the source last changed is taken as current (documented in docs/integrity.md).
+    if src.mtime is not None and dst.mtime is not None and dst.mtime >= src.mtime:
+        return "skip"
+    return "copy"
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, UnsafeKeyError | FileNotFoundError | PermissionError | ConfigError):
+        return False
+    return isinstance(exc, Exception)
+
+
+def hash_object(store: Store, key: str) -> dict[str, str]:
+    h = Hasher()
+    for chunk in store.read(key):
+        h.update(chunk)
+    return h.hexdigests()
+
+
+class Engine:
+    def __init__(self, spec: JobSpec, opts: TransferOptions, on_event: EventSink | None = None
+                 ) -> None:
+        self.spec = spec
+        self.opts = opts
+        self._emit: EventSink = on_event or (lambda _e: None)
+        self._cancel = threading.Event()
+        src_loc, dst_loc = parse(spec.src), parse(spec.dst)
+        check_overlap(src_loc, dst_loc)
+        self.src = open_store(src_loc, endpoint=spec.src_endpoint)
+        self.dst = open_store(dst_loc, endpoint=spec.dst_endpoint)
+        self.keep = KeyFilter(spec.include, spec.exclude)
+
+    # --- the coordinating thread ----------------------------------------------------------
+    def run(self) -> TransferResult:
+        started = time.monotonic()
+        check_source = getattr(self.src, "check_source", self.src.check)
+        check_source()
+        self.dst.check()
+        journal = self._open_journal()
+        result = TransferResult(op=self.spec.op, src=self.src.uri, dst=self.dst.uri,
+                                job_id=self.spec.job_id,
+                                job_dir=str(journal.job_dir) if journal else None,
+                                dry_run=self.opts.dry_run)
+        if journal is not None and not self.opts.dry_run:
+            journal.start_run()
+        done = SortedLookup(journal.done_records() if journal else iter(()))
+        inflight: set[Future[_Outcome]] = set()
+        pool = ThreadPoolExecutor(max_workers=self.opts.transfers,
+                                  thread_name_prefix="cloudshift")
+        try:
+            pairs = merge_join(ordered(filtered(self.src.list(), self.keep), self.src.uri),
+                               ordered(filtered(self.dst.list(), self.keep), self.dst.uri))
+            for key, s, d in pairs:
+                if s is not None:
+                    result.listed += 1
+                action = decide(s, d, done.get(key), self.src, self.dst, self.spec.delete)
+                if action == "skip":
+                    result.skipped += 1
+                    self._emit(Event("skipped", key, s.size if s else 0))
+                    continue
+                if action == "keep":
+                    continue
+                if action == "delete":
+                    result.to_delete += 1
+                elif s is not None:
+                    result.planned += 1
+                    result.planned_bytes += s.size
+                    self._emit(Event("planned", key, s.size))
+                    if journal is not None and not self.opts.dry_run and action == "copy":
+                        journal.planned(s)
+                inflight.add(pool.submit(self._work, action, key, s, d))
+                if len(inflight) >= 2 * self.opts.transfers:
+                    finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                    self._record(finished, journal, result)
+            self._emit(Event("listed", size=result.listed))
+            while inflight:
+                finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                self._record(finished, journal, result)
+        except (KeyboardInterrupt, Cancelled):
+            self._cancel.set()
+            result.interrupted = True
+            finished, _ = wait(inflight, timeout=10)
+            self._record(finished, journal, result)
+        finally:
+            pool.shutdown(wait=not result.interrupted, cancel_futures=True)
+            result.elapsed = time.monotonic() - started
+            if journal is not None:
+                if not self.opts.dry_run:
+                    status = ("interrupted" if result.interrupted
+                              else "failed" if result.failures else "ok")
+                    journal.finish_run(status, result.to_dict())
+                journal.close()
+        if result.interrupted:
+            raise Interrupted(f"interrupted after {result.copied} objects; the journal is saved",
+                              hint=f"run the same command again, or `cloudshift resume "
+                                   f"{self.spec.job_id}`, to continue")
+        return result
+
+    def _open_journal(self) -> Journal | None:
+        folder = self.opts.job_dir or jobs_root() / self.spec.job_id
+        if self.opts.dry_run:
+            # A dry run changes nothing, not even the journal; it only reads an existing one.
+            return Journal(folder / "journal.db") if (folder / "journal.db").exists() else None
+        try:
+            return Journal.for_job(self.spec, folder)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the job journal in '{folder}': {describe(exc)}",
+                              hint="set CLOUDSHIFT_HOME or --job-dir to a writable folder"
+                              ) from exc
+
+    def _record(self, finished: set[Future[_Outcome]], journal: Journal | None,
+                result: TransferResult) -> None:
+        for fut in finished:
+            if fut.cancelled():
+                continue
+            out = fut.result()
+            write = journal is not None and not self.opts.dry_run
+            if out.kind == "copied" and out.src is not None and out.dst is not None:
+                result.copied += 1
+                result.copied_bytes += out.src.size
+                result.levels[out.level or "none"] += 1
+                if write and journal is not None:
+                    journal.done(out.src, out.dst, out.level or "none", out.checksums or {},
+                                 out.attempts)
+                self._emit(Event("copied", out.key, out.src.size, level=out.level))
+            elif out.kind == "skipped":
+                result.skipped += 1
+                result.planned -= 1
+                result.planned_bytes -= out.src.size if out.src else 0
+                self._emit(Event("skipped", out.key, out.src.size if out.src else 0))
+            elif out.kind == "deleted":
+                result.deleted += 1
+                if write and journal is not None:
+                    journal.deleted(out.key)
+                self._emit(Event("deleted", out.key))
+            elif out.kind in ("would-copy", "would-delete"):
+                self._emit(Event(out.kind, out.key, out.src.size if out.src else 0))
+            else:
+                reason = out.reason or "unknown error"
+                result.failures.append(Failure(out.key, reason))
+                if write and journal is not None:
+                    journal.failed(out.key, reason, out.attempts)
+                self._emit(Event("failed", out.key, reason=reason))
+
+    # --- worker threads -------------------------------------------------------------------
+    def _work(self, action: Action, key: str, s: ObjectInfo | None, d: ObjectInfo | None
+              ) -> _Outcome:
+        try:
+            if action == "delete":
+                if self.opts.dry_run:
+                    return _Outcome("would-delete", None, key)
+                self.dst.delete(key)
+                return _Outcome("deleted", None, key)
+            assert s is not None
+            if action == "check" and d is not None and self._same_bytes(s, d):
+                return _Outcome("skipped", s, key)
+            if self.opts.dry_run:
+                return _Outcome("would-copy", s, key)
+            return self._copy_with_retries(s)
+        except Cancelled:
+            return _Outcome("failed", s, key, reason="interrupted")
+        except Exception as exc:
+            return _Outcome("failed", s, key, reason=describe(exc))
+
+    def _same_bytes(self, s: ObjectInfo, d: ObjectInfo) -> bool:
+        src_sums = s.checksums or hash_object(self.src, s.key)
+        if not common(src_sums, d.checksums):
+            if not self.dst.capabilities.cheap_read:
+                return False
+            dst_sums = hash_object(self.dst, d.key)
+        else:
+            dst_sums = dict(d.checksums)
+        return bool(common(src_sums, dst_sums)) and mismatch(src_sums, dst_sums) is None
+
+    def _copy_with_retries(self, s: ObjectInfo) -> _Outcome:
+        retrying = Retrying(stop=stop_after_attempt(max(1, self.opts.retries)),
+                            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+                            retry=retry_if_exception(_retryable), reraise=True)
+        current = s
+
+        def attempt() -> _Outcome:
+            nonlocal current
+            try:
+                return self._copy_once(current)
+            except SourceChangedError:
+                # The next attempt copies the object as it is now, if it still exists.
+                current = self.src.stat(s.key) or current
+                raise
+
+        out: _Outcome = retrying(attempt)
+        return replace(out, attempts=retrying.statistics.get("attempt_number", 1))
+
+    def _copy_once(self, s: ObjectInfo) -> _Outcome:
+        meta, src_sums = self._source_meta(s)
+        progress = self._progress_callback()
+        stream = ByteStream(self.src.read(s.key), expected_size=s.size, on_bytes=progress)
+        try:
+            stored = self.dst.write(s.key, stream, size=s.size, meta=meta, checksums=src_sums,
+                                    part_size=self.opts.part_size)
+        finally:
+            stream.close()
+        if stream.bytes_read != s.size:
+            self._discard(s.key)
+            raise SourceChangedError(f"source delivered {stream.bytes_read} bytes, listed size "
+                                     f"was {s.size}")
+        sent = stream.checksums()
+        bad = mismatch(sent, src_sums)
+        if bad is not None:
+            self._discard(s.key)
+            raise IntegrityError(f"{bad} of the bytes read ({sent[bad]}) differs from the "
+                                 f"source's stored {bad} ({src_sums[bad]})")
+        bad = mismatch(sent, stored.checksums)
+        if bad is not None:
+            self._discard(s.key)
+            raise IntegrityError(f"destination stored {bad} {stored.checksums[bad]}, the bytes "
+                                 f"sent have {sent[bad]}")
+        if stored.size != s.size:
+            self._discard(s.key)
+            raise IntegrityError(f"destination stored {stored.size} bytes, expected {s.size}")
+        level = "checksum" if common(sent, stored.checksums) else "size"
+        return _Outcome("copied", s, s.key, dst=stored, level=level, checksums=sent)
+
+    def _source_meta(self, s: ObjectInfo) -> tuple[ObjectMeta, dict[str, str]]:
+        sums = dict(s.checksums)
+        meta = s.meta
+        if meta is None and not self.src.capabilities.cheap_read:
+            full = self.src.stat(s.key)
+            if full is None:
+                raise FileNotFoundError(f"source object '{s.key}' was deleted after listing")
+            if full.size != s.size or (s.etag and full.etag and full.etag != s.etag):
+                raise SourceChangedError("source object changed after it was listed")
+            meta = full.meta
+            sums.update(full.checksums)
+        meta = meta or ObjectMeta()
+        if meta.mtime is None and s.mtime is not None:
+            meta = replace(meta, mtime=s.mtime)
+        return meta, sums
+
+    def _discard(self, key: str) -> None:
+        """Remove a destination object that failed its check: never leave bad bytes as good."""
+        with contextlib.suppress(Exception):  # best effort: the failure is reported anyway
+            self.dst.delete(key)
+
+    def _progress_callback(self) -> Callable[[int], None]:
+        emit, cancel = self._emit, self._cancel
+
+        def on_bytes(n: int) -> None:
+            if cancel.is_set():
+                raise Cancelled
+            emit(Event("bytes", size=n))
+
+        return on_bytes
+
+
+def run(spec: JobSpec, opts: TransferOptions, on_event: EventSink | None = None
+        ) -> TransferResult:
+    return Engine(spec, opts, on_event).run()
+
+
+def iter_pairs(src: Store, dst: Store, keep: KeyFilter
+               ) -> Iterator[tuple[str, ObjectInfo | None, ObjectInfo | None]]:
+    return merge_join(ordered(filtered(src.list(), keep), src.uri),
+                      ordered(filtered(dst.list(), keep), dst.uri))

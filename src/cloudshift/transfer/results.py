@@ -1,0 +1,122 @@
+"""What the engine reports: events while it runs, and a result object at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventKind = Literal["planned", "bytes", "copied", "skipped", "deleted", "failed",
+                    "would-copy", "would-delete", "listed", "verified"]
+
+LEVELS = ("checksum", "size", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened. ``bytes`` events come from worker threads; the rest from the
+    coordinating thread. Sinks must therefore be thread-safe (rich's Progress is)."""
+
+    kind: EventKind
+    key: str = ""
+    size: int = 0
+    level: str | None = None
+    reason: str | None = None
+
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    key: str
+    reason: str
+
+
+@dataclass(slots=True)
+class TransferResult:
+    """The outcome of ``copy`` or ``sync``. ``ok`` is False when any object failed."""
+
+    op: str
+    src: str
+    dst: str
+    job_id: str
+    job_dir: str | None
+    dry_run: bool = False
+    listed: int = 0
+    planned: int = 0
+    planned_bytes: int = 0
+    copied: int = 0
+    copied_bytes: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    to_delete: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    levels: Counter[str] = field(default_factory=Counter)
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.interrupted
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second over the whole run."""
+        return self.copied_bytes / self.elapsed if self.elapsed > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "summary", "op": self.op, "src": self.src, "dst": self.dst,
+            "job_id": self.job_id, "job_dir": self.job_dir, "dry_run": self.dry_run,
+            "ok": self.ok, "interrupted": self.interrupted, "listed": self.listed,
+            "planned": self.planned, "planned_bytes": self.planned_bytes,
+            "copied": self.copied, "copied_bytes": self.copied_bytes, "skipped": self.skipped,
+            "deleted": self.deleted, "to_delete": self.to_delete,
+            "failed": len(self.failures),
+            "failures": [{"key": f.key, "reason": f.reason} for f in self.failures],
+            "levels": {lvl: self.levels.get(lvl, 0) for lvl in LEVELS},
+            "elapsed_s": round(self.elapsed, 3), "bytes_per_s": round(self.rate, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedObject:
+    key: str
+    status: Literal["match", "missing", "extra", "mismatch", "error"]
+    level: str  # checksum | size | none
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class VerifyResult:
+    src: str
+    dst: str
+    matched: int = 0
+    missing: list[VerifiedObject] = field(default_factory=list)
+    extra: list[VerifiedObject] = field(default_factory=list)
+    mismatched: list[VerifiedObject] = field(default_factory=list)
+    errors: list[VerifiedObject] = field(default_factory=list)
+    levels: Counter[str] = field(default_factory=Counter)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.mismatched or self.errors)
+
+    @property
+    def problems(self) -> list[VerifiedObject]:
+        return sorted(self.missing + self.extra + self.mismatched + self.errors,
+                      key=lambda o: o.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "summary", "op": "verify", "src": self.src, "dst": self.dst, "ok": self.ok,
+            "matched": self.matched, "missing": len(self.missing), "extra": len(self.extra),
+            "mismatched": len(self.mismatched), "errors": len(self.errors),
+            "levels": {lvl: self.levels.get(lvl, 0) for lvl in LEVELS},
+            "problems": [{"key": o.key, "status": o.status, "level": o.level,
+                          "detail": o.detail} for o in self.problems],
+            "elapsed_s": round(self.elapsed, 3),
+        }
