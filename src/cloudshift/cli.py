@@ -316,7 +316,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     debug = "--debug" in sys.argv[1:] or os.environ.get("CLOUDSHIFT_DEBUG") == "1"
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns the code of a typer.Exit instead of exiting.
+        rc = app(standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except CloudshiftError as exc:

@@ -281,7 +281,7 @@ class Engine:
 
     def _copy_with_retries(self, s: ObjectInfo) -> _Outcome:
         retrying = Retrying(stop=stop_after_attempt(max(1, self.opts.retries)),
-                            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+                            wait=wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.5),
                             retry=retry_if_exception(_retryable), reraise=True)
         current = s
 

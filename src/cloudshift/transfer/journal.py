@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS objects (
     src_mtime REAL,
     dst_etag TEXT,
     dst_size INTEGER,
+    dst_mtime REAL,
     level TEXT,
     md5 TEXT,
     crc32c TEXT,
@@ -88,6 +89,7 @@ class DoneRecord:
     src_etag: str | None
     src_mtime: float | None
     dst_etag: str | None
+    dst_mtime: float | None
     level: str
 
     def matches(self, src: ObjectInfo, dst: ObjectInfo) -> bool:
@@ -99,7 +101,9 @@ class DoneRecord:
                 return False
         elif _ts(src) != self.src_mtime:
             return False
-        return self.dst_etag is None or dst.etag == self.dst_etag
+        if self.dst_etag is not None or dst.etag is not None:
+            return dst.etag == self.dst_etag
+        return _ts(dst) == self.dst_mtime
 
 
 def _ts(info: ObjectInfo) -> float | None:
@@ -172,10 +176,10 @@ class Journal:
         its own connection, so the writer can go on committing meanwhile."""
         reader = sqlite3.connect(self.path)
         try:
-            rows = reader.execute("SELECT key, size, src_etag, src_mtime, dst_etag, level "
-                                  "FROM objects WHERE state='done' ORDER BY key")
-            for key, size, src_etag, src_mtime, dst_etag, level in rows:
-                yield key, DoneRecord(size, src_etag, src_mtime, dst_etag, level)
+            rows = reader.execute("SELECT key, size, src_etag, src_mtime, dst_etag, dst_mtime, "
+                                  "level FROM objects WHERE state='done' ORDER BY key")
+            for key, size, src_etag, src_mtime, dst_etag, dst_mtime, level in rows:
+                yield key, DoneRecord(size, src_etag, src_mtime, dst_etag, dst_mtime, level)
         finally:
             reader.close()
 
@@ -189,14 +193,16 @@ class Journal:
     def done(self, src: ObjectInfo, dst: ObjectInfo, level: str,
              checksums: Mapping[str, str], attempts: int) -> None:
         self._write("INSERT INTO objects (key, state, size, src_etag, src_mtime, dst_etag, "
-                    "dst_size, level, md5, crc32c, attempts, updated) "
-                    "VALUES (?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE "
-                    "SET state='done', size=excluded.size, src_etag=excluded.src_etag, "
+                    "dst_size, dst_mtime, level, md5, crc32c, attempts, updated) "
+                    "VALUES (?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET state='done', size=excluded.size, "
+                    "src_etag=excluded.src_etag, "
                     "src_mtime=excluded.src_mtime, dst_etag=excluded.dst_etag, "
-                    "dst_size=excluded.dst_size, level=excluded.level, md5=excluded.md5, "
+                    "dst_size=excluded.dst_size, dst_mtime=excluded.dst_mtime, "
+                    "level=excluded.level, md5=excluded.md5, "
                     "crc32c=excluded.crc32c, error=NULL, attempts=excluded.attempts, "
                     "updated=excluded.updated",
-                    (src.key, src.size, src.etag, _ts(src), dst.etag, dst.size, level,
+                    (src.key, src.size, src.etag, _ts(src), dst.etag, dst.size, _ts(dst), level,
                      checksums.get("md5"), checksums.get("crc32c"), attempts, time.time()))
 
     def failed(self, key: str, reason: str, attempts: int) -> None:
