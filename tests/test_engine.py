@@ -207,3 +207,15 @@ def test_metadata_and_mtime_survive_memory_to_memory(mem: str) -> None:
     assert got is not None and got.meta is not None
     assert got.meta.content_type == "image/jpeg" and got.meta.user["note"] == "naïve"
     assert got.meta.mtime is not None
+
+
+def test_local_source_gets_a_content_type_from_its_name(tmp_path: Path, mem: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "photo.jpg").write_bytes(b"\xff\xd8")
+    (src / "noext").write_bytes(b"?")
+    cloudshift.copy(str(src), mem)
+    store = open_store(mem)
+    jpg, other = store.stat("photo.jpg"), store.stat("noext")
+    assert jpg is not None and jpg.meta is not None and jpg.meta.content_type == "image/jpeg"
+    assert other is not None and other.meta is not None and other.meta.content_type is None

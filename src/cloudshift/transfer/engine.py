@@ -11,6 +11,7 @@ destination reports it stored.
 from __future__ import annotations
 
 import contextlib
+import mimetypes
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -338,7 +339,10 @@ class Engine:
                 raise SourceChangedError("source object changed after it was listed")
             meta = full.meta
             sums.update(full.checksums)
-        meta = meta or ObjectMeta()
+        if meta is None:
+            # A filesystem stores no content type: guess it from the name, as browsers and
+            # web servers will expect one on the cloud side.
+            meta = ObjectMeta(content_type=mimetypes.guess_type(s.key, strict=False)[0])
         if meta.mtime is None and s.mtime is not None:
             meta = replace(meta, mtime=s.mtime)
         return meta, sums
