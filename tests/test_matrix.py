@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,9 @@ def place(request: pytest.FixtureRequest, tmp_path: Path
 
             def read_s3(key: str) -> Landed:
                 got = client.get_object(Bucket=bucket, Key=f"data/{key}")
-                user = dict(got.get("Metadata", {}))
+                # S3 metadata is ASCII: non-ASCII values travel RFC 2047-encoded.
+                user = {k: str(make_header(decode_header(v)))
+                        for k, v in got.get("Metadata", {}).items()}
                 return Landed(got["Body"].read(), got.get("ContentType"),
                               got.get("ContentEncoding"), got.get("ContentDisposition"),
                               got.get("CacheControl"), user, _mtime(user.get("mtime")))
@@ -134,9 +137,12 @@ def place(request: pytest.FixtureRequest, tmp_path: Path
                 blob = gbucket.get_blob(f"data/{key}")
                 assert blob is not None, key
                 user = dict(blob.metadata or {})
-                return Landed(blob.download_as_bytes(raw_download=True), blob.content_type,
-                              blob.content_encoding, blob.content_disposition,
-                              blob.cache_control, user, _mtime(user.get("mtime")))
+                props = (blob.content_type, blob.content_encoding, blob.content_disposition,
+                         blob.cache_control)
+                # A download refreshes the blob's properties from the response headers, which
+                # the emulator leaves out: read them first, download through another handle.
+                data = gbucket.blob(f"data/{key}").download_as_bytes(raw_download=True)
+                return Landed(data, *props, user, _mtime(user.get("mtime")))
 
             return f"gs://{bucket}/data", read_gs
         server = request.getfixturevalue("azure_server")
@@ -152,9 +158,9 @@ def place(request: pytest.FixtureRequest, tmp_path: Path
             from cloudshift.storage.azure import decode_metadata
 
             user = decode_metadata(raw_user)
-            return Landed(blob.download_blob().readall(), cs.content_type, cs.content_encoding,
-                          cs.content_disposition, cs.cache_control, user,
-                          _mtime(user.get("mtime")))
+            data = blob.download_blob(decompress=False).readall()
+            return Landed(data, cs.content_type, cs.content_encoding, cs.content_disposition,
+                          cs.cache_control, user, _mtime(user.get("mtime")))
 
         return f"az://{container}/data", read_az
 

@@ -1,0 +1,531 @@
+"""``s3://bucket/prefix``: Amazon S3 and S3-compatible servers, through boto3.
+
+One boto3 client per store (boto3 clients are thread-safe; sessions are not, so the session
+is only used while building clients). Credentials and region come from boto3's standard chain
+(``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``..., SSO, instance roles); the region defaults to
+us-east-1. The endpoint is the ``endpoint`` argument, else whatever boto3 itself resolves
+(``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``, the profile's ``endpoint_url``, else AWS).
+A non-AWS endpoint is addressed path-style. See docs/backends/s3.md.
+
+Integrity: every PUT and every part carries ``Content-MD5``, so S3 rejects bytes that were
+corrupted on the way; the ETag S3 returns is then compared with the MD5 we computed (for
+multipart uploads, the MD5 of the part MD5s plus ``-N``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    FlexibleChecksumError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    SSLError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from cloudshift.errors import ConfigError, IntegrityError, ObjectError, SourceChangedError
+from cloudshift.storage.base import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_PART_SIZE,
+    ByteStream,
+    Capabilities,
+    ObjectInfo,
+    ObjectMeta,
+    split_user_meta,
+    user_meta_for_write,
+)
+from cloudshift.transfer.checksums import b64_to_hex, hash_bytes, mismatch
+from cloudshift.uri import Location
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+DEFAULT_REGION = "us-east-1"
+
+# S3's multipart limits: every part but the last at least 5 MiB, at most 5 GiB, 10,000 parts.
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
+MAX_PARTS = 10_000
+
+# How often read() reopens a download that broke mid-stream (from where it broke).
+_READ_RESUMES = 3
+
+_CLIENT_CONFIG = Config(
+    max_pool_connections=64,
+    retries={"mode": "standard", "max_attempts": 5},
+    # We send Content-MD5 ourselves. botocore's default ("when_supported") would also add a
+    # CRC32 (as an aws-chunked trailer on streamed bodies), which several S3-compatible
+    # servers reject and which costs a second pass over every byte.
+    request_checksum_calculation="when_required",
+    user_agent_extra="cloudshift",
+)
+# check() must fail fast on an unreachable endpoint instead of retrying for minutes.
+_CHECK_CONFIG = Config(
+    connect_timeout=4,
+    read_timeout=15,
+    retries={"mode": "standard", "total_max_attempts": 2},
+)
+
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+_KEY_REJECTED = {
+    "InvalidAccessKeyId": "the access key id is not known to the server",
+    "SignatureDoesNotMatch": "the secret key does not match the access key id",
+    "InvalidToken": "the session token is invalid",
+    "ExpiredToken": "the session token has expired",
+    "TokenRefreshRequired": "the session token has expired",
+    "InvalidSecurity": "the security token is invalid",
+}
+_CRED_HINT = "check AWS_PROFILE, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+_KMS_SSE = frozenset({"aws:kms", "aws:kms:dsse"})
+_HEX_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+# Metadata names travel as HTTP header names (x-amz-meta-NAME).
+_META_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9a-z-]+$")
+# RFC 2047 encoded-word: =?charset?B|Q?text?=  (an optional *language after the charset).
+_ENCODED_WORD = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([BbQq])\?([^?\s]*)\?=")
+_WORD_BYTES = 45  # 45 bytes -> 60 base64 chars -> a 72-char encoded-word (RFC 2047: <= 75)
+
+
+class S3Store:
+    capabilities = Capabilities()
+
+    def __init__(self, loc: Location, *, endpoint: str | None = None) -> None:
+        self.uri = str(loc)
+        self._bucket = loc.bucket
+        self._prefix = loc.prefix
+        try:
+            self._session = boto3.session.Session()
+            self._region = self._session.region_name or DEFAULT_REGION
+            url = endpoint or self._resolved_endpoint()
+            # Path-style for anything that is not AWS: virtual-host style needs wildcard DNS
+            # (bucket.host) that MinIO, Ceph, moto and most private endpoints lack.
+            custom = bool(endpoint) or not _is_aws(url)
+            self._endpoint_url: str | None = url if custom else None
+            self._config = _CLIENT_CONFIG.merge(
+                Config(s3={"addressing_style": "path"})) if custom else _CLIENT_CONFIG
+            self.endpoint = _display_url(url)
+            self._client = self._new_client(self._config)
+        except ProfileNotFound as exc:
+            raise ConfigError(f"AWS profile '{exc.kwargs.get('profile')}' is not configured",
+                              hint="check AWS_PROFILE and ~/.aws/config") from None
+        except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+            raise ConfigError(f"invalid S3 endpoint for {self.uri}: {exc}",
+                              hint="give a URL such as https://host:port") from None
+        except BotoCoreError as exc:  # e.g. an empty AWS_CA_BUNDLE with an https endpoint
+            raise ConfigError(f"cannot set up the S3 client for {self.uri}: {exc}") from None
+        self._check_client: S3Client | None = None
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def _resolved_endpoint(self) -> str:
+        """Where boto3 would connect by itself (its own AWS_ENDPOINT_URL handling)."""
+        # verify=False: an empty or bogus AWS_CA_BUNDLE must not stop us learning the URL.
+        probe = self._session.client("s3", region_name=self._region, verify=False)
+        return str(probe.meta.endpoint_url)
+
+    def _new_client(self, config: Config) -> S3Client:
+        # A plain-http endpoint has no certificate to verify; passing verify=False keeps an
+        # AWS_CA_BUNDLE meant for other endpoints (or set to "") from breaking it.
+        plain = bool(self._endpoint_url and self._endpoint_url.lower().startswith("http://"))
+        return self._session.client(
+            "s3", region_name=self._region, endpoint_url=self._endpoint_url,
+            verify=False if plain else None, config=config)
+
+    # -- Store protocol --------------------------------------------------------------------
+
+    def check(self) -> None:
+        if self._check_client is None:
+            self._check_client = self._new_client(self._config.merge(_CHECK_CONFIG))
+        client = self._check_client
+        try:
+            client.head_bucket(Bucket=self._bucket)
+        except ClientError as exc:
+            raise self._bucket_error(exc, client) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise ConfigError(f"no AWS credentials found for {self.uri}",
+                              hint="set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                                   "AWS_SECRET_ACCESS_KEY") from None
+        except SSLError:
+            raise ConfigError(f"TLS connection to the S3 endpoint {self.endpoint} failed",
+                              hint="check the certificate and AWS_CA_BUNDLE; a plain-http "
+                                   "endpoint needs an http:// URL") from None
+        except (BotoConnectionError, ReadTimeoutError):
+            raise ConfigError(f"cannot reach the S3 endpoint {self.endpoint}",
+                              hint="check the endpoint URL (endpoint option or "
+                                   "AWS_ENDPOINT_URL) and that the server is up") from None
+        except BotoCoreError as exc:
+            raise ConfigError(f"cannot use {self.uri}: {exc}") from None
+
+    def list(self) -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        cut = len(self._prefix)
+        previous: str | None = None
+        try:
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix):
+                for obj in page.get("Contents", []):
+                    full = obj["Key"]
+                    # S3 lists in UTF-8 byte order (= code-point order); the engine merges
+                    # listings relying on it, so an out-of-order server must not go unnoticed.
+                    if previous is not None and full <= previous:
+                        raise ConfigError(
+                            f"the S3 endpoint {self.endpoint} listed '{full}' after "
+                            f"'{previous}'", hint="listings must be sorted by key")
+                    previous = full
+                    key = full[cut:]
+                    if not key:  # an object named exactly like the prefix ("photos/")
+                        continue
+                    etag = _unquote(obj.get("ETag"))
+                    yield ObjectInfo(key=key, size=obj.get("Size", 0),
+                                     mtime=_utc(obj.get("LastModified")), etag=etag,
+                                     checksums=_etag_checksums(etag),
+                                     storage_class=obj.get("StorageClass"))
+        except ClientError as exc:
+            code = _code(exc)
+            if code == "NoSuchBucket":
+                raise ConfigError(f"bucket '{self._bucket}' does not exist",
+                                  hint=f"at {self.endpoint}") from None
+            if code in ("AccessDenied", *_KEY_REJECTED):
+                raise ConfigError(f"S3 refused to list {self.uri} ({code})",
+                                  hint=_CRED_HINT) from None
+            raise
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            head = self._client.head_object(Bucket=self._bucket, Key=self._prefix + key,
+                                            ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        etag = _unquote(head.get("ETag"))
+        encrypted = _etag_not_md5(head)
+        checksums = {} if encrypted else _etag_checksums(etag)
+        crc = head.get("ChecksumCRC32C")
+        if crc and "-" not in crc and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+            value = b64_to_hex(crc)
+            if value:
+                checksums["crc32c"] = value
+        user, mtime = split_user_meta(
+            {k: _decode_meta_value(v) for k, v in head.get("Metadata", {}).items()})
+        meta = ObjectMeta(content_type=head.get("ContentType"),
+                          content_encoding=head.get("ContentEncoding"),
+                          content_disposition=head.get("ContentDisposition"),
+                          cache_control=head.get("CacheControl"),
+                          content_language=head.get("ContentLanguage"),
+                          user=user, mtime=mtime)
+        return ObjectInfo(key=key, size=head.get("ContentLength", 0),
+                          mtime=_utc(head.get("LastModified")), etag=etag, checksums=checksums,
+                          storage_class=head.get("StorageClass") or "STANDARD", meta=meta)
+
+    def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        full = self._prefix + key
+        pos = 0
+        total: int | None = None
+        etag: str | None = None
+        resumes = 0
+        while True:
+            args: dict[str, Any] = {"Bucket": self._bucket, "Key": full}
+            if etag is not None:
+                # Resume where the broken download stopped, only if the object is unchanged.
+                args.update(Range=f"bytes={pos}-", IfMatch=etag)
+            try:
+                resp = self._client.get_object(**args)
+            except ClientError as exc:
+                if _is_missing(exc):
+                    raise FileNotFoundError(key) from None
+                if _code(exc) in ("PreconditionFailed", "412"):
+                    raise SourceChangedError(f"'{key}' changed while it was being read") from None
+                raise
+            if etag is None:
+                etag = resp.get("ETag")
+                total = resp.get("ContentLength")
+            body = resp["Body"]
+            try:
+                for chunk in body.iter_chunks(chunk_size):
+                    pos += len(chunk)
+                    yield chunk
+                return
+            except FlexibleChecksumError:
+                raise IntegrityError(f"the bytes read from '{key}' do not match the checksum "
+                                     "S3 stored for it") from None
+            except (ResponseStreamingError, ReadTimeoutError, IncompleteReadError):
+                resumes += 1
+                if resumes > _READ_RESUMES or etag is None:
+                    raise
+                if total is not None and pos >= total:
+                    return
+            finally:
+                body.close()
+
+    def write(self, key: str, stream: ByteStream, *, size: int, meta: ObjectMeta,
+              checksums: Mapping[str, str], part_size: int = DEFAULT_PART_SIZE) -> ObjectInfo:
+        full = self._prefix + key
+        headers = _write_headers(key, meta)  # before any byte is read: may refuse the object
+        part_size = _part_size(size, part_size)
+        if size <= part_size:
+            return self._put(key, full, stream, size=size, meta=meta, checksums=checksums,
+                             headers=headers)
+        return self._multipart(key, full, stream, size=size, meta=meta, checksums=checksums,
+                               headers=headers, part_size=part_size)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self._bucket, Key=self._prefix + key)
+        except ClientError as exc:
+            if not _is_missing(exc) or _code(exc) == "NoSuchBucket":
+                raise
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _put(self, key: str, full: str, stream: ByteStream, *, size: int, meta: ObjectMeta,
+             checksums: Mapping[str, str], headers: dict[str, Any]) -> ObjectInfo:
+        body = _read_exactly(key, stream, size)
+        sums = hash_bytes(body)
+        _check_source(key, sums, checksums)
+        md5 = sums["md5"]
+        resp = self._client.put_object(Bucket=self._bucket, Key=full, Body=body,
+                                       ContentMD5=_b64(bytes.fromhex(md5)), **headers)
+        etag = _unquote(resp.get("ETag"))
+        # With SSE-KMS / SSE-C the ETag is not an MD5; S3 still checked Content-MD5.
+        if not _etag_not_md5(resp) and (etag or "").lower() != md5:
+            raise IntegrityError(f"S3 stored '{key}' with ETag {etag}, expected the MD5 {md5} "
+                                 "of the bytes sent")
+        return ObjectInfo(key=key, size=size, etag=etag, checksums={"md5": md5}, meta=meta)
+
+    def _multipart(self, key: str, full: str, stream: ByteStream, *, size: int,
+                   meta: ObjectMeta, checksums: Mapping[str, str], headers: dict[str, Any],
+                   part_size: int) -> ObjectInfo:
+        upload_id = self._client.create_multipart_upload(
+            Bucket=self._bucket, Key=full, **headers)["UploadId"]
+        digests: list[bytes] = []
+        try:
+            parts: list[CompletedPartTypeDef] = []
+            sent = 0
+            while sent < size:
+                want = min(part_size, size - sent)
+                data = stream.read(want)
+                if len(data) != want:
+                    raise SourceChangedError(f"'{key}' ended after {sent + len(data)} of its "
+                                             f"{size} bytes; the source changed")
+                digest = hashlib.md5(data, usedforsecurity=False).digest()
+                number = len(digests) + 1
+                resp = self._client.upload_part(Bucket=self._bucket, Key=full,
+                                                UploadId=upload_id, PartNumber=number,
+                                                Body=data, ContentMD5=_b64(digest))
+                del data
+                parts.append({"ETag": resp["ETag"], "PartNumber": number})
+                digests.append(digest)
+                sent += want
+            if stream.read(1):
+                raise SourceChangedError(f"'{key}' has more than the {size} bytes listed; "
+                                         "the source changed")
+            sums = stream.checksums()
+            _check_source(key, sums, checksums)
+            done = self._client.complete_multipart_upload(
+                Bucket=self._bucket, Key=full, UploadId=upload_id,
+                MultipartUpload={"Parts": parts})
+        except BaseException:
+            # Also on KeyboardInterrupt: parts of an unfinished upload are billed forever.
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=self._bucket, Key=full,
+                                                    UploadId=upload_id)
+            raise
+        expected = (hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+                    + f"-{len(digests)}")
+        etag = _unquote(done.get("ETag"))
+        if not _etag_not_md5(done) and (etag or "").lower() != expected:
+            raise IntegrityError(f"S3 completed '{key}' with ETag {etag}, expected {expected} "
+                                 "from the parts sent")
+        return ObjectInfo(key=key, size=size, etag=etag, checksums={"md5": sums["md5"]},
+                          meta=meta)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _bucket_error(self, exc: ClientError, client: S3Client) -> ConfigError:
+        code, status = _code(exc), _status(exc)
+        if status == 404 or code in _MISSING_CODES:
+            return ConfigError(f"bucket '{self._bucket}' does not exist at {self.endpoint}",
+                               hint="create it, or check the bucket name, region and endpoint")
+        if status == 403 and code not in _KEY_REJECTED:
+            # HEAD responses have no body, so a 403 does not say why. One more request (only
+            # on this error path) tells rejected credentials from a missing permission.
+            try:
+                client.list_objects_v2(Bucket=self._bucket, MaxKeys=1)
+            except ClientError as again:
+                code = _code(again)
+            except BotoCoreError:
+                pass
+        if code in _KEY_REJECTED:
+            return ConfigError(f"S3 at {self.endpoint} rejected the credentials: "
+                               f"{_KEY_REJECTED[code]}", hint=_CRED_HINT)
+        if status == 403:
+            return ConfigError(f"access to bucket '{self._bucket}' was denied (403 {code})",
+                               hint="the credentials lack s3:ListBucket on it, or a bucket "
+                                    f"policy refuses them; {_CRED_HINT}")
+        return ConfigError(f"cannot use bucket '{self._bucket}' at {self.endpoint}: "
+                           f"S3 answered {status} {code}")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _encode_meta_value(value: str) -> str:
+    """A user-metadata value as an S3 header can carry it: as is when it is plain printable
+    ASCII, else RFC 2047 encoded-words (``=?UTF-8?B?...?=``), which S3 itself decodes."""
+    if (value.isascii() and value.isprintable() and value == value.strip()
+            and "=?" not in value):
+        return value
+    words: list[bytes] = []
+    current = b""
+    for char in value:
+        encoded = char.encode("utf-8", "surrogatepass")
+        if current and len(current) + len(encoded) > _WORD_BYTES:
+            words.append(current)
+            current = b""
+        current += encoded
+    words.append(current)
+    return " ".join(f"=?UTF-8?B?{_b64(word)}?=" for word in words)
+
+
+def _decode_meta_value(value: str) -> str:
+    """Undo RFC 2047 encoded-words (ours, or the ones S3 returns for non-ASCII values)."""
+    if "=?" not in value:
+        return value
+    out: list[str] = []
+    pos = 0
+    last_was_word = False
+    try:
+        for m in _ENCODED_WORD.finditer(value):
+            gap = value[pos:m.start()]
+            if not (last_was_word and gap.strip() == ""):  # space between words is dropped
+                out.append(gap)
+            charset, kind, text = m.group(1), m.group(2).upper(), m.group(3)
+            raw = (base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+                   if kind == "B" else binascii.a2b_qp(text.encode("ascii"), header=True))
+            out.append(raw.decode(charset))
+            pos = m.end()
+            last_was_word = True
+    except (ValueError, LookupError):
+        return value
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _write_headers(key: str, meta: ObjectMeta) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    for name, value in (("ContentType", meta.content_type),
+                        ("ContentEncoding", meta.content_encoding),
+                        ("ContentDisposition", meta.content_disposition),
+                        ("CacheControl", meta.cache_control),
+                        ("ContentLanguage", meta.content_language)):
+        if not value:
+            continue
+        if not (value.isascii() and value.isprintable()):
+            raise ObjectError(f"{name} of '{key}' is not printable ASCII; S3 cannot store "
+                              f"it: {value!r}")
+        headers[name] = value
+    user: dict[str, str] = {}
+    for name, value in user_meta_for_write(meta).items():
+        if not _META_NAME.match(name):
+            raise ObjectError(f"user metadata name {name!r} of '{key}' cannot be stored on S3",
+                              hint="names must be ASCII letters, digits, '-', '_' or '.'")
+        user[name] = _encode_meta_value(value)
+    headers["Metadata"] = user
+    return headers
+
+
+def _part_size(size: int, part_size: int) -> int:
+    """``part_size`` moved inside S3's limits (5 MiB..5 GiB, at most 10,000 parts)."""
+    part_size = min(max(part_size, MIN_PART_SIZE), MAX_PART_SIZE)
+    if size > part_size * MAX_PARTS:
+        mib = 1024 * 1024
+        per_part = -(-size // MAX_PARTS)
+        part_size = -(-per_part // mib) * mib
+    return part_size
+
+
+def _read_exactly(key: str, stream: ByteStream, size: int) -> bytes:
+    """All of a small object's bytes, refusing a source that is shorter or longer than
+    listed (without reading more than one byte past ``size``)."""
+    data = stream.read(size) if size else b""
+    if len(data) != size or stream.read(1):
+        got = f"{len(data)}" if len(data) != size else f"more than {size}"
+        raise SourceChangedError(f"'{key}' has {got} bytes, {size} were listed; "
+                                 "the source changed")
+    return data
+
+
+def _check_source(key: str, sums: Mapping[str, str], source: Mapping[str, str]) -> None:
+    bad = mismatch(sums, source)
+    if bad is not None:
+        raise IntegrityError(f"{bad} of the bytes read for '{key}' ({sums[bad]}) differs from "
+                             f"the source's {bad} ({source[bad]}); nothing was written")
+
+
+def _etag_checksums(etag: str | None) -> dict[str, str]:
+    """``{"md5": etag}`` when the ETag is a plain MD5 (single-part upload, no SSE-KMS/C)."""
+    if etag and _HEX_MD5.match(etag):
+        return {"md5": etag.lower()}
+    return {}
+
+
+def _etag_not_md5(resp: Mapping[str, Any]) -> bool:
+    return resp.get("ServerSideEncryption") in _KMS_SSE or bool(
+        resp.get("SSECustomerAlgorithm"))
+
+
+def _unquote(etag: str | None) -> str | None:
+    return etag.strip('"') if etag else None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int | None:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
+
+
+def _is_missing(exc: ClientError) -> bool:
+    return _status(exc) == 404 or _code(exc) in _MISSING_CODES
+
+
+def _is_aws(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn")) or host == "amazonaws.com"
+
+
+def _display_url(url: str) -> str:
+    """The endpoint URL for messages, without any user:password part."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,595 @@
+"""S3Store against a real moto server over HTTP (fixtures in tests/servers/s3.py)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from pathlib import Path
+from typing import Any
+
+import boto3
+import google_crc32c
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, ResponseStreamingError
+
+from cloudshift.errors import ConfigError, IntegrityError, ObjectError, SourceChangedError
+from cloudshift.storage import s3 as s3_module
+from cloudshift.storage.base import ByteStream, ObjectMeta, mtime_to_str
+from cloudshift.storage.s3 import S3Store, _part_size
+from cloudshift.uri import parse
+from servers import free_port, stop, unavailable, wait_for_port
+from servers.s3 import S3Server
+
+MiB = 1024 * 1024
+PART = 5 * MiB
+
+
+def _stream(data: bytes, chunk: int = MiB, size: int | None = None) -> ByteStream:
+    chunks = (data[i:i + chunk] for i in range(0, len(data), chunk))
+    return ByteStream(iter(chunks), expected_size=len(data) if size is None else size)
+
+
+def _header(request: Any, name: str) -> str:
+    value = request.headers[name]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _body(body: Any) -> bytes:
+    """A request body as bytes (botocore wraps streaming payloads in a BytesIO)."""
+    return bytes(body.getvalue()) if hasattr(body, "getvalue") else bytes(body)
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _store(bucket: str, prefix: str = "", endpoint: str | None = None) -> S3Store:
+    return S3Store(parse(f"s3://{bucket}/{prefix}"), endpoint=endpoint)
+
+
+def _write(store: S3Store, key: str, data: bytes, meta: ObjectMeta | None = None,
+           checksums: dict[str, str] | None = None, part_size: int = PART) -> Any:
+    return store.write(key, _stream(data), size=len(data), meta=meta or ObjectMeta(),
+                       checksums=checksums or {}, part_size=part_size)
+
+
+def _data(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def _no_object(client: Any, bucket: str, key: str) -> bool:
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        return exc.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    return False
+
+
+def _no_uploads(client: Any, bucket: str) -> bool:
+    return not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def _sent(store: S3Store, operation: str) -> list[Any]:
+    """Every prepared request ``store`` sends for ``operation`` (appended as they go)."""
+    seen: list[Any] = []
+
+    def hook(request: Any, **_: Any) -> None:
+        seen.append(request)
+
+    store._client.meta.events.register(f"before-send.s3.{operation}", hook)
+    return seen
+
+
+# -- round trips ----------------------------------------------------------------------------
+
+
+def test_small_roundtrip_sends_content_md5(s3_server: S3Server, s3_bucket: str) -> None:
+    store = _store(s3_bucket, "pre")
+    data = _data(300_000)
+    puts = _sent(store, "PutObject")
+    info = _write(store, "a.bin", data, checksums={"md5": _md5(data)})
+    assert info.size == len(data)
+    assert info.checksums == {"md5": _md5(data)}
+    assert info.etag == _md5(data)
+    [put] = puts
+    assert _header(put, "Content-MD5") == base64.b64encode(hashlib.md5(data).digest()).decode()
+    raw = s3_server.client().get_object(Bucket=s3_bucket, Key="pre/a.bin")["Body"].read()
+    assert raw == data
+    assert b"".join(store.read("a.bin", chunk_size=64 * 1024)) == data
+    [listed] = list(store.list())
+    assert listed.key == "a.bin" and listed.size == len(data)
+    assert listed.checksums == {"md5": _md5(data)}
+    assert listed.mtime is not None and listed.mtime.tzinfo is not None
+    assert listed.storage_class == "STANDARD"
+
+
+def test_multipart_roundtrip(s3_server: S3Server, s3_bucket: str) -> None:
+    store = _store(s3_bucket, "big")
+    data = _data(11 * MiB)
+    parts = _sent(store, "UploadPart")
+    info = _write(store, "obj", data, checksums={"md5": _md5(data)})
+    # Three parts of at most 5 MiB, each with a correct Content-MD5.
+    bodies = [_body(p.body) for p in parts]
+    assert [len(b) for b in bodies] == [PART, PART, MiB]
+    for p, b in zip(parts, bodies, strict=True):
+        assert _header(p, "Content-MD5") == base64.b64encode(hashlib.md5(b).digest()).decode()
+    digests = b"".join(hashlib.md5(data[i:i + PART]).digest() for i in range(0, len(data), PART))
+    expected_etag = f"{hashlib.md5(digests).hexdigest()}-3"
+    assert info.etag == expected_etag
+    assert info.checksums == {"md5": _md5(data)}
+    client = s3_server.client()
+    assert client.head_object(Bucket=s3_bucket, Key="big/obj")["ETag"].strip('"') == expected_etag
+    assert client.get_object(Bucket=s3_bucket, Key="big/obj")["Body"].read() == data
+    assert b"".join(store.read("obj")) == data
+    stat = store.stat("obj")
+    assert stat is not None and stat.size == len(data)
+    assert "md5" not in stat.checksums  # a multipart ETag is not an MD5
+    assert _no_uploads(client, s3_bucket)
+
+
+def test_small_part_size_is_raised_to_the_s3_minimum(s3_server: S3Server, s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    data = _data(3 * MiB)
+    puts = _sent(store, "PutObject")
+    info = _write(store, "k", data, part_size=MiB)  # 1 MiB parts would fail EntityTooSmall
+    assert len(puts) == 1 and info.checksums == {"md5": _md5(data)}
+    assert b"".join(store.read("k")) == data
+
+
+def test_part_size_limits() -> None:
+    assert _part_size(100, MiB) == PART
+    assert _part_size(100, 16 * MiB) == 16 * MiB
+    assert _part_size(10 ** 13, 16 * MiB) * 10_000 >= 10 ** 13
+    assert _part_size(10 ** 13, 16 * MiB) % MiB == 0
+    assert _part_size(1, 10 * 1024 ** 3) == 5 * 1024 ** 3
+
+
+def test_zero_byte_object(s3_server: S3Server, s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    info = _write(store, "empty", b"", checksums={"md5": _md5(b"")})
+    assert info.size == 0 and info.checksums == {"md5": _md5(b"")}
+    assert b"".join(store.read("empty")) == b""
+    stat = store.stat("empty")
+    assert stat is not None and stat.size == 0 and stat.checksums["md5"] == _md5(b"")
+    assert s3_server.client().head_object(Bucket=s3_bucket, Key="empty")["ContentLength"] == 0
+
+
+def test_unicode_space_and_slash_keys(s3_server: S3Server, s3_bucket: str) -> None:
+    store = _store(s3_bucket, "p q")
+    keys = ["a b.txt", "ünï/çødé ☃.txt", "dir/", "x+y=z&?%20#.txt", "deep/er/ key "]
+    for i, key in enumerate(keys):
+        _write(store, key, f"{i}".encode() * 10)
+    assert [o.key for o in store.list()] == sorted(keys)
+    for i, key in enumerate(keys):
+        assert b"".join(store.read(key)) == f"{i}".encode() * 10
+        raw = s3_server.client().get_object(Bucket=s3_bucket, Key=f"p q/{key}")
+        assert raw["Body"].read() == f"{i}".encode() * 10
+
+
+def test_listing_order_and_relative_keys(s3_server: S3Server, s3_bucket: str) -> None:
+    client = s3_server.client()
+    inside = ["a", "B", "a/b", "a-b", "é", "z", "\ufffd", "\U0001f600", "ä/ö"]
+    outside = ["pre", "pre-x", "prefix/a", "other/x"]
+    for key in [f"pre/{k}" for k in inside] + outside + ["pre/"]:
+        client.put_object(Bucket=s3_bucket, Key=key, Body=key.encode())
+    listed = list(_store(s3_bucket, "pre").list())
+    # Code-point order ("\ufffd" before the astral "\U0001f600", unlike UTF-16 order); the
+    # "pre/" marker object itself has no relative key and is left out.
+    assert [o.key for o in listed] == sorted(inside)
+    assert "\ufffd" < "\U0001f600"
+    sizes = {o.key: o.size for o in listed}
+    assert sizes["a/b"] == len(b"pre/a/b")
+    whole = [o.key for o in _store(s3_bucket).list()]
+    assert whole == sorted([f"pre/{k}" for k in inside] + outside + ["pre/"])
+
+
+# -- metadata -------------------------------------------------------------------------------
+
+MTIME = datetime(2021, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)
+META = ObjectMeta(
+    content_type="text/plain; charset=utf-8",
+    content_encoding="gzip",
+    content_disposition='attachment; filename="report.txt"',
+    cache_control="max-age=60, public",
+    content_language="de-CH",
+    user={"Owner": "Zoë ☃", "plain": "x", "padded": "  spaced  ",
+          "looks-encoded": "=?UTF-8?B?Zm9v?=", "long": "äöü€" * 40, "line": "one\ntwo"},
+    mtime=MTIME,
+)
+USER_BACK = {"owner": "Zoë ☃", "plain": "x", "padded": "  spaced  ",
+             "looks-encoded": "=?UTF-8?B?Zm9v?=", "long": "äöü€" * 40, "line": "one\ntwo"}
+
+
+def _rfc2047(value: str) -> str:
+    """Decode with the standard library, independently of the store's own decoder."""
+    return str(make_header(decode_header(value)))
+
+
+@pytest.mark.parametrize("size", [1000, 11 * MiB], ids=["single", "multipart"])
+def test_metadata_roundtrip(s3_server: S3Server, s3_bucket: str, size: int) -> None:
+    store = _store(s3_bucket)
+    _write(store, "m", _data(size), meta=META)
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key="m")
+    assert head["ContentType"] == META.content_type
+    assert head["ContentEncoding"] == META.content_encoding
+    assert head["ContentDisposition"] == META.content_disposition
+    assert head["CacheControl"] == META.cache_control
+    assert head["ContentLanguage"] == META.content_language
+    raw = head["Metadata"]
+    assert raw["plain"] == "x"
+    assert raw["mtime"] == mtime_to_str(MTIME)
+    assert raw["owner"].startswith("=?UTF-8?B?") and raw["owner"].isascii()
+    assert _rfc2047(raw["owner"]) == "Zoë ☃"
+    assert _rfc2047(raw["long"]) == "äöü€" * 40
+    assert all(len(word) <= 75 for word in raw["long"].split())
+    assert set(raw) == {*USER_BACK, "mtime"}
+
+    stat = store.stat("m")
+    assert stat is not None and stat.meta is not None
+    meta = stat.meta
+    assert (meta.content_type, meta.content_encoding, meta.content_disposition,
+            meta.cache_control, meta.content_language) == (
+        META.content_type, META.content_encoding, META.content_disposition,
+        META.cache_control, META.content_language)
+    assert dict(meta.user) == USER_BACK
+    assert meta.mtime is not None and abs((meta.mtime - MTIME).total_seconds()) < 1e-5
+    assert stat.size == size
+
+
+def test_stat_reads_metadata_written_by_others(s3_server: S3Server, s3_bucket: str) -> None:
+    data = b"hello"
+    crc = google_crc32c.Checksum()
+    crc.update(data)
+    s3_server.client().put_object(
+        Bucket=s3_bucket, Key="k", Body=data, ChecksumAlgorithm="CRC32C",
+        ChecksumCRC32C=base64.b64encode(crc.digest()).decode(),
+        Metadata={"mtime": "1600000000.5", "Who": "=?utf-8?q?Ren=C3=A9_M?="})
+    stat = _store(s3_bucket).stat("k")
+    assert stat is not None and stat.meta is not None
+    assert stat.checksums == {"md5": _md5(data), "crc32c": crc.digest().hex()}
+    assert stat.meta.user == {"who": "René M"}
+    assert stat.meta.mtime == datetime.fromtimestamp(1600000000.5, tz=UTC)
+    assert stat.etag == _md5(data)
+
+
+def test_unsendable_metadata_is_refused_before_reading(s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    stream = _stream(b"abc")
+    with pytest.raises(ObjectError, match="metadata name"):
+        store.write("k", stream, size=3, meta=ObjectMeta(user={"naïve": "x"}), checksums={})
+    with pytest.raises(ObjectError, match="ContentDisposition"):
+        store.write("k", stream, size=3, checksums={},
+                    meta=ObjectMeta(content_disposition='attachment; filename="☃"'))
+    assert stream.bytes_read == 0
+    assert store.stat("k") is None
+
+
+# -- failures leave nothing behind ----------------------------------------------------------
+
+
+def _failing_chunks(data: bytes, exc: BaseException) -> Iterator[bytes]:
+    yield data
+    raise exc
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("disk gone"), KeyboardInterrupt()],
+                         ids=["error", "interrupt"])
+def test_failed_multipart_aborts(s3_server: S3Server, s3_bucket: str,
+                                 exc: BaseException) -> None:
+    store = _store(s3_bucket)
+    parts = _sent(store, "UploadPart")
+    stream = ByteStream(_failing_chunks(_data(7 * MiB), exc), expected_size=11 * MiB)
+    with pytest.raises(type(exc)):
+        store.write("k", stream, size=11 * MiB, meta=ObjectMeta(), checksums={},
+                    part_size=PART)
+    assert len(parts) == 1  # the failure came mid-upload, after a part was stored
+    client = s3_server.client()
+    assert _no_uploads(client, s3_bucket)
+    assert _no_object(client, s3_bucket, "k")
+
+
+@pytest.mark.parametrize("actual", [10 * MiB, 12 * MiB, 1000, 1002], ids=[
+    "multipart-short", "multipart-long", "single-short", "single-long"])
+def test_size_mismatch_writes_nothing(s3_server: S3Server, s3_bucket: str, actual: int) -> None:
+    listed = 11 * MiB if actual > MiB else 1001
+    store = _store(s3_bucket)
+    with pytest.raises(SourceChangedError):
+        store.write("k", _stream(_data(actual), size=listed), size=listed, meta=ObjectMeta(),
+                    checksums={}, part_size=PART)
+    client = s3_server.client()
+    assert _no_uploads(client, s3_bucket)
+    assert _no_object(client, s3_bucket, "k")
+
+
+@pytest.mark.parametrize("size", [1000, 11 * MiB], ids=["single", "multipart"])
+@pytest.mark.parametrize("alg", ["md5", "crc32c"])
+def test_wrong_source_checksum_writes_nothing(s3_server: S3Server, s3_bucket: str,
+                                              size: int, alg: str) -> None:
+    store = _store(s3_bucket)
+    client = s3_server.client()
+    client.put_object(Bucket=s3_bucket, Key="k", Body=b"old")
+    puts = _sent(store, "PutObject")
+    wrong = {"md5": "0" * 32, "crc32c": "0" * 8}[alg]
+    with pytest.raises(IntegrityError, match=alg):
+        _write(store, "k", _data(size), checksums={alg: wrong})
+    assert puts == []
+    assert _no_uploads(client, s3_bucket)
+    assert client.get_object(Bucket=s3_bucket, Key="k")["Body"].read() == b"old"
+
+
+def _corrupt_body(params: dict[str, Any], **_: Any) -> None:
+    body = _body(params["body"])
+    params["body"] = bytes([body[0] ^ 1]) + body[1:]
+
+
+def test_etag_mismatch_is_an_integrity_error(s3_bucket: str) -> None:
+    # moto does not check Content-MD5 (AWS does and would answer BadDigest), so bytes
+    # corrupted after we hashed them are caught by the ETag comparison instead.
+    store = _store(s3_bucket)
+    store._client.meta.events.register("before-call.s3.PutObject", _corrupt_body)
+    with pytest.raises(IntegrityError, match="ETag"):
+        _write(store, "k", _data(1000))
+
+
+def test_multipart_etag_mismatch_is_an_integrity_error(s3_server: S3Server,
+                                                       s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    store._client.meta.events.register("before-call.s3.UploadPart", _corrupt_body)
+    with pytest.raises(IntegrityError, match="ETag"):
+        _write(store, "k", _data(11 * MiB))
+    assert _no_uploads(s3_server.client(), s3_bucket)
+
+
+# -- read / stat / delete -------------------------------------------------------------------
+
+
+def test_missing_objects(s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    assert store.stat("nope") is None
+    with pytest.raises(FileNotFoundError):
+        b"".join(store.read("nope"))
+    store.delete("nope")
+    _write(store, "yes", b"1")
+    assert store.stat("yes") is not None
+    store.delete("yes")
+    assert store.stat("yes") is None
+    assert list(store.list()) == []
+
+
+class _BreakingBody:
+    """A GetObject body that fails after its first chunk, like a dropped connection."""
+
+    def __init__(self, body: Any, before_break: Any = None) -> None:
+        self._body = body
+        self._before_break = before_break
+
+    def iter_chunks(self, chunk_size: int) -> Iterator[bytes]:
+        yield self._body.read(chunk_size)
+        if self._before_break is not None:
+            self._before_break()
+        raise ResponseStreamingError(error="connection reset")
+
+    def close(self) -> None:
+        self._body.close()
+
+
+def _break_first_get(store: S3Store, before_break: Any = None) -> list[Any]:
+    calls: list[Any] = []
+
+    def hook(parsed: dict[str, Any], **_: Any) -> None:
+        if not calls and "Body" in parsed:
+            parsed["Body"] = _BreakingBody(parsed["Body"], before_break)
+        calls.append(parsed)
+
+    store._client.meta.events.register("after-call.s3.GetObject", hook)
+    return calls
+
+
+def test_read_resumes_after_a_broken_stream(s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    data = _data(3 * MiB)
+    _write(store, "k", data)
+    gets = _sent(store, "GetObject")
+    _break_first_get(store)
+    assert b"".join(store.read("k", chunk_size=MiB)) == data
+    assert len(gets) == 2
+    assert _header(gets[1], "Range") == f"bytes={MiB}-"
+    assert "If-Match" in gets[1].headers
+
+
+def test_read_refuses_to_resume_a_changed_object(s3_server: S3Server, s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    _write(store, "k", _data(3 * MiB))
+
+    def overwrite() -> None:
+        s3_server.client().put_object(Bucket=s3_bucket, Key="k", Body=b"new")
+
+    _break_first_get(store, overwrite)
+    with pytest.raises(SourceChangedError):
+        b"".join(store.read("k", chunk_size=MiB))
+
+
+def test_concurrent_writes_share_one_store(s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    blobs = {f"k{i:02d}": _data(10_000 + i) for i in range(24)}
+    with ThreadPoolExecutor(8) as pool:
+        infos = list(pool.map(lambda kv: _write(store, kv[0], kv[1]), blobs.items()))
+    assert {i.key: i.checksums["md5"] for i in infos} == {k: _md5(v) for k, v in blobs.items()}
+    assert [o.key for o in store.list()] == sorted(blobs)
+
+
+# -- endpoint, credentials and check() ------------------------------------------------------
+
+
+def test_check_ok_and_path_style_with_env_endpoint(s3_server: S3Server, s3_bucket: str) -> None:
+    store = _store(s3_bucket)  # endpoint from AWS_ENDPOINT_URL, set by the fixture
+    assert store.endpoint == s3_server.endpoint
+    store.check()
+    gets = _sent(store, "ListObjectsV2")
+    list(store.list())
+    assert gets[0].url.startswith(f"{s3_server.endpoint}/{s3_bucket}?")
+
+
+def test_explicit_endpoint_and_empty_ca_bundle(s3_server: S3Server, s3_bucket: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("AWS_CA_BUNDLE", "")  # would break any client that uses it
+    store = _store(s3_bucket, endpoint=s3_server.endpoint)
+    store.check()
+    _write(store, "k", b"x")
+    assert [o.key for o in store.list()] == ["k"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    _store(s3_bucket).check()
+
+
+def test_aws_default_endpoint_and_region(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION",
+                "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    store = _store("some-bucket")  # no request is made
+    assert store.endpoint.startswith("https://") and "amazonaws.com" in store.endpoint
+    assert store._client.meta.region_name == "us-east-1"
+    assert store._client.meta.config.s3 is None or \
+        store._client.meta.config.s3.get("addressing_style") != "path"
+
+
+def test_check_missing_bucket(s3_server: S3Server) -> None:
+    with pytest.raises(ConfigError, match="bucket 'no-such-bucket-x' does not exist"):
+        _store("no-such-bucket-x").check()
+
+
+def test_list_missing_bucket(s3_server: S3Server) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        list(_store("no-such-bucket-y").list())
+
+
+def test_check_unreachable_endpoint_fails_fast(s3_server: S3Server) -> None:
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"cannot reach the S3 endpoint http://127\.0\.0\.1:1"):
+        _store("bucket", endpoint="http://127.0.0.1:1").check()
+    assert time.monotonic() - start < 5  # two attempts, not minutes of retries
+
+
+@pytest.fixture
+def blackhole() -> Iterator[str]:
+    """An endpoint that never completes a TCP handshake: a listener whose accept queue is full
+    (Linux then drops further SYNs), like a firewalled host."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(4):
+        conn = socket.socket()
+        conn.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            conn.connect(server.getsockname())
+        fillers.append(conn)
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        for conn in fillers:
+            conn.close()
+        server.close()
+
+
+def test_check_times_out_quickly_on_a_silent_endpoint(
+        s3_server: S3Server, blackhole: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real values (a few seconds, 2 attempts) would make this test take ~10 s; shrink
+    # them to show check() uses its own short-timeout client, not the 60 s default.
+    assert s3_module._CHECK_CONFIG.connect_timeout <= 5
+    monkeypatch.setattr(s3_module, "_CHECK_CONFIG", Config(
+        connect_timeout=0.3, read_timeout=1,
+        retries={"mode": "standard", "total_max_attempts": 2}))
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"cannot reach the S3 endpoint http://127\.0\.0\.1:"):
+        _store("bucket", endpoint=blackhole).check()
+    assert time.monotonic() - start < 5
+
+
+def test_check_without_credentials(s3_server: S3Server, s3_bucket: str,
+                                   monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ConfigError, match="no AWS credentials") as err:
+        _store(s3_bucket).check()
+    assert "AWS_PROFILE" in str(err.value)
+
+
+def test_check_unknown_profile(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch,
+                               tmp_path: Path) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "does-not-exist")
+    with pytest.raises(ConfigError, match="profile 'does-not-exist'"):
+        _store("bucket").check()
+
+
+# moto validates credentials only when started with INITIAL_NO_AUTH_ACTION_COUNT, so these
+# tests run their own small moto server with authentication switched on.
+
+
+class _AuthServer:
+    def __init__(self, endpoint: str, key: str, secret: str) -> None:
+        self.endpoint, self.key, self.secret = endpoint, key, secret
+
+
+@pytest.fixture(scope="module")
+def auth_server(s3_server: S3Server) -> Iterator[_AuthServer]:
+    port = free_port()
+    # The first 3 requests are free: a user, its access key and a bucket; the rest are checked.
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                 "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        wait_for_port(port, proc)
+    except (OSError, RuntimeError) as exc:
+        unavailable("moto S3 server with authentication", str(exc))
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        kw: dict[str, Any] = {"endpoint_url": endpoint, "region_name": "us-east-1",
+                              "aws_access_key_id": "x", "aws_secret_access_key": "y"}
+        iam = boto3.client("iam", **kw)
+        iam.create_user(UserName="nobody")
+        key = iam.create_access_key(UserName="nobody")["AccessKey"]
+        boto3.client("s3", **kw).create_bucket(Bucket="locked")
+        yield _AuthServer(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize(("key", "secret", "message"), [
+    ("AKIAUNKNOWN000000000", "s3cr3t-unknown-key", "access key id is not known"),
+    (None, "s3cr3t-wrong-secret", "secret key does not match"),
+    (None, None, r"access to bucket 'locked' was denied"),
+], ids=["unknown-key", "wrong-secret", "no-permission"])
+def test_check_rejected_credentials(auth_server: _AuthServer, monkeypatch: pytest.MonkeyPatch,
+                                    key: str | None, secret: str | None, message: str) -> None:
+    key = key or auth_server.key
+    secret = secret or auth_server.secret
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    with pytest.raises(ConfigError, match=message) as err:
+        _store("locked", endpoint=auth_server.endpoint).check()
+    text = f"{err.value} {err.value.message} {err.value.hint}"
+    assert key not in text and secret not in text
+    assert "\n" not in str(err.value)
