@@ -153,6 +153,10 @@ class Store(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; a missing object is not an error."""
 
+    # Optional: ``open(key, chunk_size) -> (ObjectInfo with meta, Iterator[bytes])`` for
+    # backends whose listing lacks metadata but whose read response carries it (S3). The
+    # engine uses it when present to save a metadata request per object.
+
 
 def mtime_to_str(mtime: datetime) -> str:
     """How a preserved modified time is written into user metadata: Unix seconds."""

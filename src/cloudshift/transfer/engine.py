@@ -299,9 +299,9 @@ class Engine:
         return replace(out, attempts=retrying.statistics.get("attempt_number", 1))
 
     def _copy_once(self, s: ObjectInfo) -> _Outcome:
-        meta, src_sums = self._source_meta(s)
+        meta, src_sums, chunks = self._open_source(s)
         progress = self._progress_callback()
-        stream = ByteStream(self.src.read(s.key), expected_size=s.size, on_bytes=progress)
+        stream = ByteStream(chunks, expected_size=s.size, on_bytes=progress)
         try:
             stored = self.dst.write(s.key, stream, size=s.size, meta=meta, checksums=src_sums,
                                     part_size=self.opts.part_size)
@@ -328,24 +328,39 @@ class Engine:
         level = "checksum" if common(sent, stored.checksums) else "size"
         return _Outcome("copied", s, s.key, dst=stored, level=level, checksums=sent)
 
-    def _source_meta(self, s: ObjectInfo) -> tuple[ObjectMeta, dict[str, str]]:
+    def _open_source(self, s: ObjectInfo
+                     ) -> tuple[ObjectMeta, dict[str, str], Iterator[bytes]]:
+        """The metadata to carry, every checksum the source knows, and the byte stream.
+
+        Listings of GCS, Azure and memory carry the metadata; S3's does not, and its
+        ``open`` gets it from the GET that also streams the bytes (no extra HEAD)."""
         sums = dict(s.checksums)
         meta = s.meta
         if meta is None and not self.src.capabilities.cheap_read:
-            full = self.src.stat(s.key)
-            if full is None:
-                raise FileNotFoundError(f"source object '{s.key}' was deleted after listing")
+            opener = getattr(self.src, "open", None)
+            if opener is not None:
+                full, chunks = opener(s.key)
+            else:
+                found = self.src.stat(s.key)
+                if found is None:
+                    raise FileNotFoundError(f"source object '{s.key}' was deleted after listing")
+                full, chunks = found, self.src.read(s.key)
             if full.size != s.size or (s.etag and full.etag and full.etag != s.etag):
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
                 raise SourceChangedError("source object changed after it was listed")
             meta = full.meta
             sums.update(full.checksums)
+        else:
+            chunks = self.src.read(s.key)
         if meta is None:
             # A filesystem stores no content type: guess it from the name, as browsers and
             # web servers will expect one on the cloud side.
             meta = ObjectMeta(content_type=mimetypes.guess_type(s.key, strict=False)[0])
         if meta.mtime is None and s.mtime is not None:
             meta = replace(meta, mtime=s.mtime)
-        return meta, sums
+        return meta, sums, chunks
 
     def _discard(self, key: str) -> None:
         """Remove a destination object that failed its check: never leave bad bytes as good."""
