@@ -290,7 +290,7 @@ def jobs(json_out: Json = False) -> None:
 @app.command()
 def demo(
     objects: Annotated[int, typer.Option("--objects", min=10, max=100_000,
-                                         help="How many objects to generate.")] = 2000,
+                                         help="How many objects to generate.")] = 1000,
     large_mib: Annotated[int, typer.Option("--large-mib", min=0, max=4096,
                                            help="Size of the one large object (MiB).")] = 48,
     transfers: Transfers = 16, progress: Progress = None,

@@ -111,7 +111,7 @@ def fill_source(client: Any, objects: int, large_mib: int, seed: int = 7) -> tup
     return len(jobs) + (1 if large_mib else 0), total
 
 
-def run_demo(objects: int = 2000, large_mib: int = 48, transfers: int = 16,
+def run_demo(objects: int = 1000, large_mib: int = 48, transfers: int = 16,
              progress: bool | None = None) -> int:
     import boto3
     from google.auth.credentials import AnonymousCredentials
