@@ -66,7 +66,8 @@ class TransferOptions:
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    kind: Literal["copied", "skipped", "deleted", "failed", "would-copy", "would-delete"]
+    kind: Literal["copied", "skipped", "deleted", "failed", "would-copy", "would-delete",
+                  "interrupted"]
     src: ObjectInfo | None
     key: str
     dst: ObjectInfo | None = None
@@ -241,6 +242,8 @@ class Engine:
                 if write and journal is not None:
                     journal.deleted(out.key)
                 self._emit(Event("deleted", out.key))
+            elif out.kind == "interrupted":
+                continue
             elif out.kind in ("would-copy", "would-delete"):
                 self._emit(Event(out.kind, out.key, out.src.size if out.src else 0))
             else:
@@ -266,7 +269,8 @@ class Engine:
                 return _Outcome("would-copy", s, key)
             return self._copy_with_retries(s)
         except Cancelled:
-            return _Outcome("failed", s, key, reason="interrupted")
+            # Not a failure: the journal still has it in flight, so the next run copies it.
+            return _Outcome("interrupted", s, key)
         except Exception as exc:
             return _Outcome("failed", s, key, reason=describe(exc))
 
