@@ -64,9 +64,11 @@ from cloudshift.storage.base import (
     Capabilities,
     ObjectInfo,
     ObjectMeta,
+    RequestObserver,
     split_user_meta,
     user_meta_for_write,
 )
+from cloudshift.storage.observe import observe_session
 from cloudshift.transfer.checksums import b64_to_hex, mismatch
 from cloudshift.uri import Location
 
@@ -382,7 +384,9 @@ class AzureStore:
     capabilities = Capabilities()
 
     def __init__(self, loc: Location, *, endpoint: str | None = None,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS,
+                 observer: RequestObserver | None = None, timeout: float | None = None
+                 ) -> None:
         self.uri = str(loc)
         self._container_name = loc.bucket
         self._prefix = loc.prefix
@@ -393,9 +397,11 @@ class AzureStore:
         adapter = _PoolAdapter(max_connections)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        transport = RequestsTransport(session=self._session, session_owner=False,
-                                      connection_timeout=_CONNECT_TIMEOUT,
-                                      read_timeout=_READ_TIMEOUT)
+        observe_session(self._session, observer)
+        transport = RequestsTransport(
+            session=self._session, session_owner=False,
+            connection_timeout=_CONNECT_TIMEOUT if timeout is None else min(timeout, 10.0),
+            read_timeout=_READ_TIMEOUT if timeout is None else timeout)
         try:
             self._service = BlobServiceClient(
                 creds.account_url, credential=creds.credential, transport=transport,
@@ -686,6 +692,22 @@ class AzureStore:
                 blob.delete_blob()
         except AzureError:
             pass
+
+    def cleanup_incomplete(self, keys: Iterable[str]) -> int:
+        """After a killed run: drop blocks staged for ``keys`` that never got committed
+        (where no committed blob exists; otherwise the next commit of that key drops them).
+        Returns how many blobs had uncommitted blocks."""
+        found = 0
+        for key in keys:
+            blob = self._blob(key)
+            try:
+                _, uncommitted = blob.get_block_list("uncommitted")
+            except AzureError:
+                continue  # no blob and no blocks, or unreachable: nothing we can do here
+            if uncommitted:
+                found += 1
+                self._discard_uncommitted(blob)
+        return found
 
     def delete(self, key: str) -> None:
         try:

@@ -117,6 +117,15 @@ class ByteStream:
             close()
 
 
+class RequestObserver(Protocol):
+    """Told about every HTTP request a cloud backend makes, so one run can limit its request
+    rate and back off when the provider throttles. ``before_request`` may block."""
+
+    def before_request(self) -> None: ...
+
+    def after_response(self, status: int) -> None: ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """One bucket/container/directory root. All keys are relative to :attr:`uri`."""

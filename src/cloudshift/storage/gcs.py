@@ -42,9 +42,11 @@ from cloudshift.storage.base import (
     Capabilities,
     ObjectInfo,
     ObjectMeta,
+    RequestObserver,
     split_user_meta,
     user_meta_for_write,
 )
+from cloudshift.storage.observe import observe_session
 from cloudshift.transfer.checksums import b64_to_hex, hash_bytes, hex_to_b64, mismatch
 from cloudshift.uri import Location
 
@@ -163,8 +165,12 @@ class _VerifiedReader:
 class GCSStore:
     capabilities = Capabilities()
 
-    def __init__(self, loc: Location, *, endpoint: str | None = None) -> None:
+    def __init__(self, loc: Location, *, endpoint: str | None = None,
+                 observer: RequestObserver | None = None, timeout: float | None = None
+                 ) -> None:
         self.uri = str(loc)
+        self._observer = observer
+        self._timeout = _TIMEOUT if timeout is None else (min(10.0, timeout), timeout)
         self._bucket_name = loc.bucket
         self._prefix = loc.prefix
         emulator = endpoint or os.environ.get("STORAGE_EMULATOR_HOST") or None
@@ -209,6 +215,7 @@ class GCSStore:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
+        observe_session(session, self._observer)
         # What the library does with a session it creates itself (mTLS when configured);
         # it keeps the pool size of the adapter it replaces.
         session.configure_mtls_channel()  # type: ignore[no-untyped-call]
@@ -272,7 +279,7 @@ class GCSStore:
             for blob in self._client().list_blobs(self._bucket_name,
                                                   prefix=self._prefix or None,
                                                   page_size=1000, retry=DEFAULT_RETRY,
-                                                  timeout=_TIMEOUT):
+                                                  timeout=self._timeout):
                 key = blob.name[len(self._prefix):]
                 if not key:
                     # The "folder" placeholder named exactly like the root prefix is not an
@@ -287,7 +294,7 @@ class GCSStore:
     def stat(self, key: str) -> ObjectInfo | None:
         with self._denied_as_permission_error(f"reading {self.uri}{key}"):
             blob = self._client().bucket(self._bucket_name).get_blob(
-                self._prefix + key, retry=DEFAULT_RETRY, timeout=_TIMEOUT)
+                self._prefix + key, retry=DEFAULT_RETRY, timeout=self._timeout)
         return None if blob is None else self._info(blob, key)
 
     def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
@@ -303,7 +310,7 @@ class GCSStore:
                 with self._denied_as_permission_error(f"reading {self.uri}{key}"):
                     data = blob.download_as_bytes(start=pos, end=pos + window - 1,
                                                   raw_download=True, checksum=None,
-                                                  retry=DEFAULT_RETRY, timeout=_TIMEOUT)
+                                                  retry=DEFAULT_RETRY, timeout=self._timeout)
             except gexc.NotFound:
                 if pos == 0:
                     raise FileNotFoundError(f"{self.uri}{key}") from None
@@ -352,7 +359,7 @@ class GCSStore:
     def delete(self, key: str) -> None:
         with (self._denied_as_permission_error(f"deleting {self.uri}{key}"),
               contextlib.suppress(gexc.NotFound)):
-            self._blob(key).delete(retry=DEFAULT_RETRY, timeout=_TIMEOUT)
+            self._blob(key).delete(retry=DEFAULT_RETRY, timeout=self._timeout)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -380,7 +387,7 @@ class GCSStore:
             # One multipart request up to 8 MiB; above that the library sends the body as a
             # single-chunk resumable upload (two requests), with the same metadata.
             blob.upload_from_string(data, content_type=content_type, checksum=None,
-                                    retry=DEFAULT_RETRY, timeout=_TIMEOUT)
+                                    retry=DEFAULT_RETRY, timeout=self._timeout)
         except gexc.BadRequest as exc:
             if _is_hash_rejection(exc):
                 raise IntegrityError(f"GCS rejected the upload: {_api_message(exc)}") from None
@@ -408,7 +415,7 @@ class GCSStore:
         # mismatch it deletes the object and raises DataCorruption.
         try:
             blob.upload_from_file(reader, rewind=False, size=None, content_type=content_type,
-                                  checksum="crc32c", retry=DEFAULT_RETRY, timeout=_TIMEOUT)
+                                  checksum="crc32c", retry=DEFAULT_RETRY, timeout=self._timeout)
         except DataCorruption as exc:
             raise IntegrityError(f"GCS stored other bytes than were sent: {_first_line(exc)}"
                                  ) from None
@@ -422,7 +429,7 @@ class GCSStore:
         """Remove an object we just wrote (only that generation: never a newer write)."""
         with contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed):
             blob.delete(if_generation_match=blob.generation, retry=DEFAULT_RETRY,
-                        timeout=_TIMEOUT)
+                        timeout=self._timeout)
 
     def _info(self, blob: Any, key: str) -> ObjectInfo:
         sums: dict[str, str] = {}

@@ -19,7 +19,7 @@ import binascii
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -48,9 +48,11 @@ from cloudshift.storage.base import (
     Capabilities,
     ObjectInfo,
     ObjectMeta,
+    RequestObserver,
     split_user_meta,
     user_meta_for_write,
 )
+from cloudshift.storage.observe import observe_botocore
 from cloudshift.transfer.checksums import b64_to_hex, hash_bytes, mismatch
 from cloudshift.uri import Location
 
@@ -106,8 +108,11 @@ _WORD_BYTES = 45  # 45 bytes -> 60 base64 chars -> a 72-char encoded-word (RFC 2
 class S3Store:
     capabilities = Capabilities()
 
-    def __init__(self, loc: Location, *, endpoint: str | None = None) -> None:
+    def __init__(self, loc: Location, *, endpoint: str | None = None,
+                 observer: RequestObserver | None = None, timeout: float | None = None
+                 ) -> None:
         self.uri = str(loc)
+        self._observer = observer
         self._bucket = loc.bucket
         self._prefix = loc.prefix
         try:
@@ -120,8 +125,12 @@ class S3Store:
             self._endpoint_url: str | None = url if custom else None
             self._config = _CLIENT_CONFIG.merge(
                 Config(s3={"addressing_style": "path"})) if custom else _CLIENT_CONFIG
+            if timeout is not None:
+                self._config = self._config.merge(
+                    Config(read_timeout=timeout, connect_timeout=min(timeout, 10.0)))
             self.endpoint = _display_url(url)
             self._client = self._new_client(self._config)
+            observe_botocore(self._client, observer)
         except ProfileNotFound as exc:
             raise ConfigError(f"AWS profile '{exc.kwargs.get('profile')}' is not configured",
                               hint="check AWS_PROFILE and ~/.aws/config") from None
@@ -263,6 +272,25 @@ class S3Store:
                 body.close()
             # Resume where the broken download stopped, only if the object is unchanged.
             resp = self._get(key, {"Range": f"bytes={pos}-", "IfMatch": etag})
+
+    def cleanup_incomplete(self, keys: Iterable[str]) -> int:
+        """After a killed run: abort the multipart uploads left open for ``keys`` (their
+        parts are billed and invisible until aborted). Returns how many were aborted."""
+        wanted = {self._prefix + k for k in keys}
+        if not wanted:
+            return 0
+        aborted = 0
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self._bucket, Prefix=self._prefix)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload.get("Key") in wanted:
+                    with contextlib.suppress(ClientError):
+                        self._client.abort_multipart_upload(
+                            Bucket=self._bucket, Key=upload["Key"],
+                            UploadId=upload["UploadId"])
+                        aborted += 1
+        return aborted
 
     def write(self, key: str, stream: ByteStream, *, size: int, meta: ObjectMeta,
               checksums: Mapping[str, str], part_size: int = DEFAULT_PART_SIZE) -> ObjectInfo:

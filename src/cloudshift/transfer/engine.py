@@ -40,6 +40,7 @@ from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ByteStream, ObjectInfo, ObjectMeta, Store
 from cloudshift.transfer.checksums import Hasher, common, mismatch
 from cloudshift.transfer.journal import DoneRecord, JobSpec, Journal, jobs_root
+from cloudshift.transfer.limits import Traffic
 from cloudshift.transfer.listing import KeyFilter, SortedLookup, filtered, merge_join, ordered
 from cloudshift.transfer.results import Event, EventSink, Failure, TransferResult
 from cloudshift.uri import Location, parse
@@ -62,6 +63,9 @@ class TransferOptions:
     retries: int = 3
     dry_run: bool = False
     job_dir: Path | None = None
+    bwlimit: float | None = None  # bytes per second, all transfers together
+    max_rps: float | None = None  # HTTP requests per second to the cloud endpoints
+    timeout: float | None = None  # per-request network timeout, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +139,11 @@ class Engine:
         self._cancel = threading.Event()
         src_loc, dst_loc = parse(spec.src), parse(spec.dst)
         check_overlap(src_loc, dst_loc)
-        self.src = open_store(src_loc, endpoint=spec.src_endpoint)
-        self.dst = open_store(dst_loc, endpoint=spec.dst_endpoint)
+        self.traffic = Traffic(opts.transfers, max_rps=opts.max_rps, bwlimit=opts.bwlimit)
+        self.src = open_store(src_loc, endpoint=spec.src_endpoint, observer=self.traffic,
+                              timeout=opts.timeout)
+        self.dst = open_store(dst_loc, endpoint=spec.dst_endpoint, observer=self.traffic,
+                              timeout=opts.timeout)
         self.keep = KeyFilter(spec.include, spec.exclude)
 
     # --- the coordinating thread ----------------------------------------------------------
@@ -151,6 +158,7 @@ class Engine:
                                 job_dir=str(journal.job_dir) if journal else None,
                                 dry_run=self.opts.dry_run)
         if journal is not None and not self.opts.dry_run:
+            self._cleanup_interrupted(journal.interrupted_keys())
             journal.start_run()
         done = SortedLookup(journal.done_records() if journal else iter(()))
         inflight: set[Future[_Outcome]] = set()
@@ -193,6 +201,8 @@ class Engine:
         finally:
             pool.shutdown(wait=not result.interrupted, cancel_futures=True)
             result.elapsed = time.monotonic() - started
+            result.throttled = self.traffic.throttled
+            result.lowest_concurrency = self.traffic.concurrency.lowest
             if journal is not None:
                 if not self.opts.dry_run:
                     status = ("interrupted" if result.interrupted
@@ -204,6 +214,13 @@ class Engine:
                               hint=f"run the same command again, or `cloudshift resume "
                                    f"{self.spec.job_id}`, to continue")
         return result
+
+    def _cleanup_interrupted(self, keys: list[str]) -> None:
+        """A killed run cannot abort its multipart uploads or staged blocks; do it now."""
+        cleanup = getattr(self.dst, "cleanup_incomplete", None)
+        if keys and cleanup is not None:
+            with contextlib.suppress(Exception):  # best effort; the copy does not need it
+                cleanup(keys)
 
     def _open_journal(self) -> Journal | None:
         folder = self.opts.job_dir or jobs_root() / self.spec.job_id
@@ -267,7 +284,18 @@ class Engine:
                 return _Outcome("skipped", s, key)
             if self.opts.dry_run:
                 return _Outcome("would-copy", s, key)
-            return self._copy_with_retries(s)
+            gate = self.traffic.concurrency
+            try:
+                gate.acquire(self._cancel)
+            except InterruptedError:
+                return _Outcome("interrupted", s, key)
+            ok = False
+            try:
+                out = self._copy_with_retries(s)
+                ok = True
+                return out
+            finally:
+                gate.release(ok)
         except Cancelled:
             # Not a failure: the journal still has it in flight, so the next run copies it.
             return _Outcome("interrupted", s, key)
@@ -372,11 +400,12 @@ class Engine:
             self.dst.delete(key)
 
     def _progress_callback(self) -> Callable[[int], None]:
-        emit, cancel = self._emit, self._cancel
+        emit, cancel, throttle = self._emit, self._cancel, self.traffic.on_bytes
 
         def on_bytes(n: int) -> None:
             if cancel.is_set():
                 raise Cancelled
+            throttle(n)
             emit(Event("bytes", size=n))
 
         return on_bytes

@@ -156,6 +156,11 @@ class Journal:
         return None if row is None else JobSpec.from_json(row[0])
 
     # --- runs -----------------------------------------------------------------------------
+    def interrupted_keys(self) -> list[str]:
+        """Objects a killed run left in flight (call before :meth:`start_run`)."""
+        return [k for (k,) in self._db.execute(
+            "SELECT key FROM objects WHERE state='inflight' ORDER BY key")]
+
     def start_run(self) -> None:
         cur = self._db.execute("INSERT INTO runs (started, status) VALUES (?, 'running')",
                                (time.time(),))

@@ -56,6 +56,8 @@ class TransferResult:
     levels: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
     interrupted: bool = False
+    throttled: int = 0  # responses with 429/503 (the SDKs retried them)
+    lowest_concurrency: int = 0  # how far adaptive concurrency backed off
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,7 @@ class TransferResult:
             "failures": [{"key": f.key, "reason": f.reason} for f in self.failures],
             "levels": {lvl: self.levels.get(lvl, 0) for lvl in LEVELS},
             "elapsed_s": round(self.elapsed, 3), "bytes_per_s": round(self.rate, 1),
+            "throttled": self.throttled, "lowest_concurrency": self.lowest_concurrency,
         }
 
 
