@@ -29,16 +29,22 @@ def ls(uri: str, *, endpoint: str | None = None, include: Sequence[str] = (),
 def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part_size: int,
               include: Sequence[str], exclude: Sequence[str], dry_run: bool, retries: int,
               job_dir: str | Path | None, src_endpoint: str | None, dst_endpoint: str | None,
-              on_event: EventSink | None) -> TransferResult:
+              on_event: EventSink | None, bwlimit: float | None = None,
+              max_rps: float | None = None, timeout: float | None = None) -> TransferResult:
     if transfers < 1:
         raise UsageError(f"--transfers must be at least 1 (got {transfers})")
     if part_size < MIN_PART_SIZE:
         raise UsageError(f"--part-size must be at least 5 MiB (got {part_size} bytes)",
                          hint="S3 rejects smaller multipart parts")
+    for name, value in (("--bwlimit", bwlimit), ("--max-rps", max_rps),
+                        ("--timeout", timeout)):
+        if value is not None and value <= 0:
+            raise UsageError(f"{name} must be positive (got {value})")
     spec = JobSpec(op=op, src=src, dst=dst, delete=delete, include=tuple(include),
                    exclude=tuple(exclude), src_endpoint=src_endpoint, dst_endpoint=dst_endpoint)
     opts = engine.TransferOptions(transfers=transfers, part_size=part_size, retries=retries,
-                                  dry_run=dry_run,
+                                  dry_run=dry_run, bwlimit=bwlimit, max_rps=max_rps,
+                                  timeout=timeout,
                                   job_dir=Path(job_dir) if job_dir is not None else None)
     return engine.run(spec, opts, on_event)
 
@@ -46,27 +52,32 @@ def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part
 def copy(src: str, dst: str, *, transfers: int = 16, part_size: int = DEFAULT_PART_SIZE,
          include: Sequence[str] = (), exclude: Sequence[str] = (), dry_run: bool = False,
          retries: int = 3, job_dir: str | Path | None = None, src_endpoint: str | None = None,
-         dst_endpoint: str | None = None, on_event: EventSink | None = None) -> TransferResult:
+         dst_endpoint: str | None = None, on_event: EventSink | None = None,
+         bwlimit: float | None = None, max_rps: float | None = None,
+         timeout: float | None = None) -> TransferResult:
     """Copy every object under ``src`` that is missing or different under ``dst``.
 
     Nothing in ``dst`` is deleted. Re-running the same call resumes from its journal.
+    ``bwlimit`` caps bytes/s, ``max_rps`` HTTP requests/s, ``timeout`` each request (s).
     """
     return _transfer("copy", src, dst, delete=False, transfers=transfers, part_size=part_size,
                      include=include, exclude=exclude, dry_run=dry_run, retries=retries,
                      job_dir=job_dir, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
-                     on_event=on_event)
+                     on_event=on_event, bwlimit=bwlimit, max_rps=max_rps, timeout=timeout)
 
 
 def sync(src: str, dst: str, *, delete: bool = False, transfers: int = 16,
          part_size: int = DEFAULT_PART_SIZE, include: Sequence[str] = (),
          exclude: Sequence[str] = (), dry_run: bool = False, retries: int = 3,
          job_dir: str | Path | None = None, src_endpoint: str | None = None,
-         dst_endpoint: str | None = None, on_event: EventSink | None = None) -> TransferResult:
+         dst_endpoint: str | None = None, on_event: EventSink | None = None,
+         bwlimit: float | None = None, max_rps: float | None = None,
+         timeout: float | None = None) -> TransferResult:
     """Make ``dst`` match ``src``; with ``delete=True`` also remove what ``src`` lacks."""
     return _transfer("sync", src, dst, delete=delete, transfers=transfers, part_size=part_size,
                      include=include, exclude=exclude, dry_run=dry_run, retries=retries,
                      job_dir=job_dir, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
-                     on_event=on_event)
+                     on_event=on_event, bwlimit=bwlimit, max_rps=max_rps, timeout=timeout)
 
 
 def verify(src: str, dst: str, *, download: bool = False, transfers: int = 16,
@@ -91,7 +102,8 @@ def find_job(job: str) -> Journal:
 
 
 def resume(job: str, *, transfers: int = 16, part_size: int = DEFAULT_PART_SIZE,
-           retries: int = 3, on_event: EventSink | None = None) -> TransferResult:
+           retries: int = 3, on_event: EventSink | None = None, bwlimit: float | None = None,
+           max_rps: float | None = None, timeout: float | None = None) -> TransferResult:
     """Continue a copy or sync from its journal, skipping what it already finished."""
     journal = find_job(job)
     spec = journal.spec()
@@ -103,4 +115,4 @@ def resume(job: str, *, transfers: int = 16, part_size: int = DEFAULT_PART_SIZE,
                      part_size=part_size, include=spec.include, exclude=spec.exclude,
                      dry_run=False, retries=retries, job_dir=folder,
                      src_endpoint=spec.src_endpoint, dst_endpoint=spec.dst_endpoint,
-                     on_event=on_event)
+                     on_event=on_event, bwlimit=bwlimit, max_rps=max_rps, timeout=timeout)

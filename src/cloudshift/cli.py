@@ -16,6 +16,7 @@ from cloudshift import api
 from cloudshift.errors import CloudshiftError, UsageError
 from cloudshift.redact import describe
 from cloudshift.render import Reporter, human_bytes
+from cloudshift.transfer.engine import Interrupted
 from cloudshift.transfer.journal import Journal, jobs_root
 from cloudshift.transfer.results import TransferResult, VerifyResult
 
@@ -39,7 +40,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
 
 def parse_size(text: str) -> int:
     """'16MiB', '16M', '8MB', '1048576' -> bytes (K/M/G/T are powers of 1024)."""
-    m = _SIZE.match(text)
+    m = _SIZE.match(text.removesuffix("/s"))
     if m is None:
         raise UsageError(f"'{text}' is not a size", hint="write e.g. 16MiB, 64M or 1048576")
     exp = " kmgt".index(m.group(2).lower() or " ")
@@ -73,6 +74,14 @@ JobDir = Annotated[str | None, typer.Option(
                       "CLOUDSHIFT_HOME defaulting to ~/.local/state/cloudshift).")]
 Retries = Annotated[int, typer.Option("--retries", min=1, max=100,
                                       help="Attempts per object before it counts as failed.")]
+BwLimit = Annotated[str | None, typer.Option(
+    "--bwlimit", help="Cap the transfer rate, bytes per second, all transfers together "
+                      "(e.g. 50MiB or 50MiB/s).")]
+MaxRps = Annotated[float | None, typer.Option(
+    "--max-rps", help="Cap HTTP requests per second to the cloud endpoints (all requests, "
+                      "retries included).")]
+Timeout = Annotated[float | None, typer.Option(
+    "--timeout", help="Network timeout per request, seconds (default: the SDK's).")]
 Progress = Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                help="Progress bar (default: on a terminal).")]
 
@@ -118,7 +127,8 @@ def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part
               include: list[str] | None, exclude: list[str] | None, dry_run: bool,
               json_out: bool, verbose: bool, src_endpoint: str | None,
               dst_endpoint: str | None, job_dir: str | None, retries: int,
-              progress: bool | None) -> None:
+              progress: bool | None, bwlimit: str | None, max_rps: float | None,
+              timeout: float | None) -> None:
     reporter = Reporter(verb=op, json_lines=json_out, verbose=verbose or dry_run,
                         progress=progress)
     fn = api.sync if op == "sync" else api.copy
@@ -127,7 +137,9 @@ def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part
         result = fn(src, dst, transfers=transfers, part_size=parse_size(part_size),
                     include=include or (), exclude=exclude or (), dry_run=dry_run,
                     retries=retries, job_dir=job_dir, src_endpoint=src_endpoint,
-                    dst_endpoint=dst_endpoint, on_event=reporter, **kwargs)
+                    dst_endpoint=dst_endpoint, on_event=reporter,
+                    bwlimit=parse_size(bwlimit) if bwlimit else None, max_rps=max_rps,
+                    timeout=timeout, **kwargs)
     _print_transfer(result, json_out)
     raise typer.Exit(0 if result.ok else 1)
 
@@ -140,7 +152,8 @@ def copy(
     exclude: Exclude = None, dry_run: DryRun = False, json_out: Json = False,
     verbose: Verbose = False, src_endpoint: SrcEndpoint = None,
     dst_endpoint: DstEndpoint = None, job_dir: JobDir = None, retries: Retries = 3,
-    progress: Progress = None,
+    progress: Progress = None, bwlimit: BwLimit = None, max_rps: MaxRps = None,
+    timeout: Timeout = None,
 ) -> None:
     """Copy every object under SRC that is missing or different under DST.
 
@@ -153,7 +166,8 @@ def copy(
     _transfer("copy", src, dst, delete=False, transfers=transfers, part_size=part_size,
               include=include, exclude=exclude, dry_run=dry_run, json_out=json_out,
               verbose=verbose, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
-              job_dir=job_dir, retries=retries, progress=progress)
+              job_dir=job_dir, retries=retries, progress=progress, bwlimit=bwlimit,
+              max_rps=max_rps, timeout=timeout)
 
 
 @app.command()
@@ -166,7 +180,8 @@ def sync(
     exclude: Exclude = None, dry_run: DryRun = False, json_out: Json = False,
     verbose: Verbose = False, src_endpoint: SrcEndpoint = None,
     dst_endpoint: DstEndpoint = None, job_dir: JobDir = None, retries: Retries = 3,
-    progress: Progress = None,
+    progress: Progress = None, bwlimit: BwLimit = None, max_rps: MaxRps = None,
+    timeout: Timeout = None,
 ) -> None:
     """Make DST match SRC: copy what is missing or different; with --delete, remove extras.
 
@@ -177,7 +192,8 @@ def sync(
     _transfer("sync", src, dst, delete=delete, transfers=transfers, part_size=part_size,
               include=include, exclude=exclude, dry_run=dry_run, json_out=json_out,
               verbose=verbose, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
-              job_dir=job_dir, retries=retries, progress=progress)
+              job_dir=job_dir, retries=retries, progress=progress, bwlimit=bwlimit,
+              max_rps=max_rps, timeout=timeout)
 
 
 @app.command()
@@ -251,12 +267,15 @@ def resume(
     job: Annotated[str, typer.Argument(help="Job id printed by copy/sync, or its folder.")],
     transfers: Transfers = 16, part_size: PartSize = "16MiB", json_out: Json = False,
     verbose: Verbose = False, retries: Retries = 3, progress: Progress = None,
+    bwlimit: BwLimit = None, max_rps: MaxRps = None, timeout: Timeout = None,
 ) -> None:
     """Continue an interrupted copy or sync from its journal."""
     reporter = Reporter(verb="resume", json_lines=json_out, verbose=verbose, progress=progress)
     with reporter:
         result = api.resume(job, transfers=transfers, part_size=parse_size(part_size),
-                            retries=retries, on_event=reporter)
+                            retries=retries, on_event=reporter,
+                            bwlimit=parse_size(bwlimit) if bwlimit else None,
+                            max_rps=max_rps, timeout=timeout)
     _print_transfer(result, json_out)
     raise typer.Exit(0 if result.ok else 1)
 
@@ -321,6 +340,13 @@ def main() -> None:
         sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except Interrupted as exc:
+        typer.echo(f"cloudshift: {describe(exc)}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # The journal is committed and closed. Worker threads stuck in a network call would
+        # make a normal exit wait for them; a user who pressed Ctrl-C wants the prompt back.
+        os._exit(exc.exit_code)
     except CloudshiftError as exc:
         if debug:
             traceback.print_exc()
