@@ -299,6 +299,9 @@ class Engine:
         except Cancelled:
             # Not a failure: the journal still has it in flight, so the next run copies it.
             return _Outcome("interrupted", s, key)
+        except FileNotFoundError:
+            return _Outcome("failed", s, key, reason="the source object no longer exists "
+                                                     "(deleted after it was listed)")
         except Exception as exc:
             return _Outcome("failed", s, key, reason=describe(exc))
 
