@@ -184,15 +184,13 @@ class Engine:
                     result.planned_bytes += s.size
                     self._emit(Event("planned", key, s.size))
                     if journal is not None and not self.opts.dry_run and action == "copy":
-                        journal.planned(s)
+                        journal.planned(s, durable=s.size > self.opts.part_size)
                 inflight.add(pool.submit(self._work, action, key, s, d))
-                if len(inflight) >= 2 * self.opts.transfers:
-                    finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                    self._record(finished, journal, result)
+                while len(inflight) >= 2 * self.opts.transfers:
+                    inflight = self._collect(inflight, journal, result)
             self._emit(Event("listed", size=result.listed))
             while inflight:
-                finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                self._record(finished, journal, result)
+                inflight = self._collect(inflight, journal, result)
         except (KeyboardInterrupt, Cancelled):
             self._cancel.set()
             result.interrupted = True
@@ -233,6 +231,16 @@ class Engine:
             raise ConfigError(f"cannot create the job journal in '{folder}': {describe(exc)}",
                               hint="set CLOUDSHIFT_HOME or --job-dir to a writable folder"
                               ) from exc
+
+    def _collect(self, inflight: set[Future[_Outcome]], journal: Journal | None,
+                 result: TransferResult) -> set[Future[_Outcome]]:
+        """Wait a little for finished objects, record them, and keep the journal current."""
+        finished, pending = wait(inflight, timeout=Journal.COMMIT_EVERY_S,
+                                 return_when=FIRST_COMPLETED)
+        self._record(finished, journal, result)
+        if journal is not None and not self.opts.dry_run:
+            journal.maybe_commit()
+        return pending
 
     def _record(self, finished: set[Future[_Outcome]], journal: Journal | None,
                 result: TransferResult) -> None:

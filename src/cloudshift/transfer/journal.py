@@ -188,12 +188,23 @@ class Journal:
         finally:
             reader.close()
 
-    def planned(self, src: ObjectInfo) -> None:
+    def planned(self, src: ObjectInfo, durable: bool = False) -> None:
+        """Mark an object in flight. ``durable`` commits at once: objects written in parts
+        must be on record before their upload starts, so that after a kill the next run
+        knows to abort the upload the killed one left open."""
         self._write("INSERT INTO objects (key, state, size, src_etag, src_mtime, updated) "
                     "VALUES (?, 'inflight', ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                     "state='inflight', size=excluded.size, src_etag=excluded.src_etag, "
                     "src_mtime=excluded.src_mtime, error=NULL, updated=excluded.updated",
                     (src.key, src.size, src.etag, _ts(src), time.time()))
+        if durable:
+            self.commit()
+
+    def maybe_commit(self) -> None:
+        """Commit if the batch is due; called while the run waits, so records of finished
+        objects do not sit uncommitted while nothing else is written."""
+        if self._pending and time.monotonic() - self._last_commit >= self.COMMIT_EVERY_S:
+            self.commit()
 
     def done(self, src: ObjectInfo, dst: ObjectInfo, level: str,
              checksums: Mapping[str, str], attempts: int) -> None:
