@@ -14,7 +14,7 @@ import typer
 
 from cloudshift import api
 from cloudshift.errors import CloudshiftError, UsageError
-from cloudshift.redact import describe
+from cloudshift.redact import describe, redact
 from cloudshift.render import Reporter, human_bytes
 from cloudshift.transfer.engine import Interrupted
 from cloudshift.transfer.journal import Journal, jobs_root
@@ -330,13 +330,21 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _print_traceback(exc: BaseException) -> None:
+    # Even a debugging traceback must not show a key: SDK messages can carry signed URLs.
+    sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+
+
 def main() -> None:
     """Entry point: one line and a non-zero exit for every error, a traceback only on --debug."""
     signal.signal(signal.SIGTERM, _on_sigterm)
-    debug = "--debug" in sys.argv[1:] or os.environ.get("CLOUDSHIFT_DEBUG") == "1"
+    argv = sys.argv[1:]
+    debug = "--debug" in argv or os.environ.get("CLOUDSHIFT_DEBUG") == "1"
+    # --debug is accepted anywhere on the line, not only before the command.
+    args = [a for a in argv if a != "--debug"]
     try:
         # Without standalone mode click returns the code of a typer.Exit instead of exiting.
-        rc = app(standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -349,7 +357,7 @@ def main() -> None:
         os._exit(exc.exit_code)
     except CloudshiftError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback(exc)
         typer.echo(f"cloudshift: error: {describe(exc)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -364,7 +372,7 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(130)
         if debug:
-            traceback.print_exc()
+            _print_traceback(exc)
         typer.echo(f"cloudshift: error: {type(exc).__name__}: {describe(exc)} "
                    "(rerun with --debug for details)", err=True)
         sys.exit(2)
