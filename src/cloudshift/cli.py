@@ -326,6 +326,15 @@ def demo(
                               progress=progress))
 
 
+def _register_commands() -> None:
+    from cloudshift.assess.cli import register as register_assess
+
+    register_assess(app)
+
+
+_register_commands()
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -364,12 +373,12 @@ def main() -> None:
         typer.echo("cloudshift: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # a bug or an unmapped SDK error: still one line
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # Usage errors from the parser (typer vendors click, so match by behaviour).
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
+        if type(exc).__name__ == "Abort":
             sys.exit(130)
         if debug:
             _print_traceback(exc)

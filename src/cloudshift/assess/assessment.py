@@ -1,0 +1,117 @@
+"""The assessment, end to end: check the request, price every allowed region, score, rank and
+compare with today's platform."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from cloudshift.assess.catalog import REGIMES, Catalog, load_catalog, resolve_overrides
+from cloudshift.assess.moving import compare
+from cloudshift.assess.pricing import canonical_regime, price_option
+from cloudshift.assess.regions import (
+    check_residency,
+    parse_providers,
+    resolve_region,
+    select_regions,
+)
+from cloudshift.assess.results import Assessment, CurrentPlatform, Option
+from cloudshift.assess.scoring import parse_weights, score_options
+from cloudshift.assess.workload import Workload, load_workload
+from cloudshift.errors import ConfigError, UsageError
+
+
+def _current(cat: Catalog, workload: Workload) -> CurrentPlatform | None:
+    cur = workload.current
+    if cur is None:
+        return None
+    region = cur.region
+    if cur.provider != "on_prem" and region is not None:
+        region = resolve_region(cat, f"{cur.provider}:{region}", [cur.provider],
+                                workload.where("current", "region")).name
+    if cur.monthly_cost_usd is not None:
+        return CurrentPlatform(cur.provider, region, cur.monthly_cost_usd,
+                               "stated in the workload file (current.monthly_cost_usd)")
+    if cur.provider == "on_prem":
+        return CurrentPlatform(cur.provider, region, None,
+                               "unknown: give current.monthly_cost_usd for on-premises")
+    if region is None:
+        return CurrentPlatform(cur.provider, None, None,
+                               "unknown: give current.region or current.monthly_cost_usd")
+    reg = cat.region(cur.provider, region)
+    if reg is None or (cur.provider, region) not in cat.instances:
+        return CurrentPlatform(cur.provider, region, None,
+                               f"unknown: no price data for {cur.provider} {region}; give "
+                               "current.monthly_cost_usd")
+    today = price_option(cat, workload, reg)
+    hard = [p for p in today.problems if not p.startswith((*REGIMES, "minimum SLA"))]
+    if hard:
+        return CurrentPlatform(cur.provider, region, None,
+                               "unknown: cannot price it there: " + "; ".join(hard))
+    return CurrentPlatform(cur.provider, region, today.monthly_usd,
+                           f"this workload priced with the same data in {cur.provider} {region}")
+
+
+def assess(workload: Workload | str | Path, *, providers: str | None = None,
+           regions: Sequence[str] | None = None, weights: str | None = None,
+           data: Sequence[str] = (), catalog: Catalog | None = None) -> Assessment:
+    """Price ``workload`` on every selected provider and allowed region and rank the options.
+
+    ``providers`` ("aws,gcp"), ``regions`` (replacing the file's ``requirements.regions``) and
+    ``weights`` ("cost=0.5,reliability=0.5") take the CLI's syntax; ``data`` lists override
+    files or folders for the packaged price tables.
+    """
+    wl = workload if isinstance(workload, Workload) else load_workload(workload)
+    cat = catalog or load_catalog(resolve_overrides(data))
+    chosen_providers = parse_providers(providers)
+    weight_map = parse_weights(weights, wl.weights)
+
+    req = wl.requirements
+    check_residency(req.residency, wl.where("requirements", "residency"))
+    regimes = []
+    for i, text in enumerate(req.compliance):
+        regime = canonical_regime(text)
+        if regime is None:
+            raise ConfigError(f"{wl.where('requirements', 'compliance', i)}: unknown compliance "
+                              f"regime '{text}'", hint="use " + ", ".join(REGIMES))
+        regimes.append(regime)
+
+    if regions:
+        named = [resolve_region(cat, r, chosen_providers, "--regions") for part in regions
+                 for r in part.split(",") if r.strip()]
+        for region in named:
+            if region.provider not in chosen_providers:
+                raise UsageError(f"--regions {region.name} is a {region.provider} region, "
+                                 "which --providers leaves out",
+                                 hint=f"add {region.provider} to --providers or drop the region")
+    else:
+        named = [resolve_region(cat, r, chosen_providers,
+                                wl.where("requirements", "regions", i))
+                 for i, r in enumerate(req.regions)]
+    current = _current(cat, wl)
+
+    to_price, excluded, unmet = select_regions(cat, chosen_providers, named, req.residency)
+    notes: list[str] = []
+    if not named and not req.residency:
+        for p in chosen_providers:
+            notes.append(f"{p}: prices cover only " + ", ".join(cat.priced_regions(p)))
+
+    options: list[Option] = [price_option(cat, wl, region) for region in to_price]
+    score_options(options, weight_map, regimes)
+    if current is not None:
+        for option in options:
+            compare(cat, wl, current, option)
+
+    # Say once per provider what it cannot do anywhere it was priced.
+    for p in chosen_providers:
+        mine = [o for o in options if o.provider == p]
+        if mine and not any(o.eligible for o in mine):
+            unmet.append(f"{p}: none of its priced regions ("
+                         + ", ".join(o.region for o in mine)
+                         + ") meets every requirement; the reasons follow")
+
+    options.sort(key=lambda o: (o.rank is None, o.rank or 0, o.monthly_usd, o.key))
+    origin = {name: cat.overridden.get(name, "packaged") for name in
+              ("vms.csv", "gcp_accelerators.csv", "regions.csv", "storage.csv", "network.csv",
+               "databases.csv", "slas.csv", "compliance.csv", "commitments.csv", "families.csv")}
+    return Assessment(wl.name, weight_map, options, excluded, unmet, notes, current, origin)
