@@ -10,6 +10,8 @@ request is logged, so tests can count what reached the server.
 from __future__ import annotations
 
 import http.client
+import json
+import os
 import random
 import re
 import socket
@@ -131,6 +133,20 @@ class FaultProxy:
                 if e.fault:
                     out[e.fault] = out.get(e.fault, 0) + 1
         return out
+
+    def report(self, test: str) -> None:
+        """Append what was injected to $CLOUDSHIFT_FAULT_LOG (JSON Lines), if set: the
+        numbers behind docs/reliability.md."""
+        path = os.environ.get("CLOUDSHIFT_FAULT_LOG")
+        if not path:
+            return
+        with self._lock:
+            line = {"test": test, "requests": len(self.log),
+                    "reached_server": sum(1 for e in self.log if e.reached),
+                    "faults": {}}
+        line["faults"] = self.faults()
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
 
     def stop(self) -> None:
         self._server.shutdown()

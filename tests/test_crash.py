@@ -29,9 +29,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
+def proxy(s3_server: S3Server, request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
     p = FaultProxy(s3_server.endpoint)
     yield p
+    p.report(request.node.name)
     p.stop()
 
 

@@ -32,7 +32,7 @@ def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def proxy() -> Iterator[Callable[[str], FaultProxy]]:
+def proxy(request: pytest.FixtureRequest) -> Iterator[Callable[[str], FaultProxy]]:
     made: list[FaultProxy] = []
 
     def make(upstream: str, seed: int = 1234) -> FaultProxy:
@@ -41,7 +41,8 @@ def proxy() -> Iterator[Callable[[str], FaultProxy]]:
         return p
 
     yield make
-    for p in made:
+    for i, p in enumerate(made):
+        p.report(f"{request.node.name}#{i}")
         p.stop()
 
 
