@@ -17,6 +17,7 @@ import pytest
 
 import cloudshift
 from faults import FaultProxy
+from servers.azure import ACCOUNT, AzureServer
 from servers.s3 import S3Server
 
 MiB = 1024 * 1024
@@ -125,6 +126,29 @@ def test_kill_mid_multipart_upload_leaves_no_orphaned_parts(
     assert again.returncode == 0, again.stderr
     assert not client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
     assert_identical(str(src), dst)
+
+
+def test_kill_mid_block_upload_leaves_no_uncommitted_blocks(
+        azure_server: AzureServer, azure_container: str, home: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_files(src, 5, 4096, big=3 * 5 * MiB + 11)
+    p = FaultProxy(azure_server.endpoint.rsplit("/", 1)[0])
+    try:
+        p.add("stall", method="PUT", path=r"comp=block&", stall_s=6, nth=[2])
+        dst = f"az://{azure_container}/t"
+        args = ("copy", str(src), dst, "--dst-endpoint", f"{p.url}/{ACCOUNT}",
+                "--part-size", "5MiB")
+        proc = start(*args)
+        wait_for(lambda: p.count("PUT", r"comp=block&") >= 2, proc)
+        kill9(proc)
+        blob = azure_server.client().get_blob_client(azure_container, "t/big.tar")
+        assert blob.get_block_list("uncommitted")[1], "the kill should leave staged blocks"
+        again = finish(*args)
+        assert again.returncode == 0, again.stderr
+        assert blob.get_block_list("uncommitted")[1] == []
+        assert_identical(str(src), dst)
+    finally:
+        p.stop()
 
 
 def test_kill_between_journal_commits_never_resends_done_objects(

@@ -228,6 +228,22 @@ def test_destination_full(tmp_path: Path) -> None:
         os.system(f"umount {mnt}")
 
 
+def test_read_only_destination(tmp_path: Path) -> None:
+    mnt = tmp_path / "ro-disk"
+    mnt.mkdir()
+    if os.system(f"mount -t tmpfs -o size=4m,ro tmpfs {mnt} 2>/dev/null") != 0:
+        from servers import unavailable
+
+        unavailable("a tmpfs mount", "mount -t tmpfs failed (needs root)")
+    try:
+        src, data = mem_source(3, size=1000)
+        result, _ = run(src, str(mnt), transfers=2, retries=1)
+        assert len(result.failures) == len(data)
+        assert all("Read-only file system" in f.reason for f in result.failures)
+    finally:
+        os.system(f"umount {mnt}")
+
+
 def test_bwlimit_is_honoured(tmp_path: Path) -> None:
     src, _data = mem_source(12, size=512 * 1024)  # 6 MiB
     rate = 2 * MiB
