@@ -6,6 +6,7 @@
 """
 
 from cloudshift.api import copy, find_job, ls, resume, sync, verify
+from cloudshift.cost.planner import Plan, plan
 from cloudshift.errors import CloudshiftError, ConfigError, UsageError
 from cloudshift.storage.base import ObjectInfo, ObjectMeta
 from cloudshift.transfer.results import (
@@ -19,7 +20,7 @@ from cloudshift.transfer.results import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "CloudshiftError", "ConfigError", "Event", "Failure", "ObjectInfo", "ObjectMeta",
+    "CloudshiftError", "ConfigError", "Event", "Failure", "ObjectInfo", "ObjectMeta", "Plan",
     "TransferResult", "UsageError", "VerifiedObject", "VerifyResult", "__version__", "copy",
-    "find_job", "ls", "resume", "sync", "verify",
+    "find_job", "ls", "plan", "resume", "sync", "verify",
 ]

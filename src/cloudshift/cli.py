@@ -328,7 +328,9 @@ def demo(
 
 def _register_commands() -> None:
     from cloudshift.assess.cli import register as register_assess
+    from cloudshift.cost.cli import register as register_cost
 
+    register_cost(app)
     register_assess(app)
 
 

@@ -17,7 +17,7 @@ _PATTERNS = [
     (re.compile(r"([?&](?:sig|se|sp|sv|st|spr|srt|ss|skoid|sktid|skt|ske|sks|skv|sr|"
                 r"X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|"
                 r"AWSAccessKeyId|X-Goog-Signature|X-Goog-Credential|GoogleAccessId|"
-                r"access_token)=)[^&\s'\"]+", re.I), r"\1***"),
+                r"access_token|key|api_key|apikey)=)[^&\s'\"]+", re.I), r"\1***"),
     # HTTP authorization headers
     (re.compile(r"((?:Authorization|x-ms-copy-source-authorization)['\"]?\s*[:=]\s*['\"]?)"
                 r"[^'\"\n]+", re.I), r"\1***"),

@@ -1,10 +1,31 @@
 """Platform assessment: price a workload on AWS, Google Cloud and Azure, map every machine to an
-instance type, score and rank the options (``cloudshift assess``)."""
+instance type, score and rank the options (``cloudshift assess``).
 
-from cloudshift.assess.assessment import assess
-from cloudshift.assess.catalog import Catalog, load_catalog
-from cloudshift.assess.results import Assessment, Option
-from cloudshift.assess.workload import Workload, load_workload, workload_from_text
+The names below load on first use (PEP 562), so the CLI's other commands do not pay for
+pydantic and the chart library at start-up.
+"""
 
-__all__ = ["Assessment", "Catalog", "Option", "Workload", "assess", "load_catalog",
-           "load_workload", "workload_from_text"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "assess": "cloudshift.assess.assessment",
+    "Catalog": "cloudshift.assess.catalog",
+    "load_catalog": "cloudshift.assess.catalog",
+    "Assessment": "cloudshift.assess.results",
+    "Option": "cloudshift.assess.results",
+    "Workload": "cloudshift.assess.workload",
+    "load_workload": "cloudshift.assess.workload",
+    "workload_from_text": "cloudshift.assess.workload",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cloudshift.assess' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -9,9 +9,6 @@ from typing import Annotated
 
 import typer
 
-from cloudshift.assess.assessment import assess
-from cloudshift.assess.render_html import render_html
-from cloudshift.assess.render_text import render_text
 from cloudshift.errors import UsageError
 
 HELP = """Price a workload on AWS, Google Cloud and Azure, map it, and rank the platforms.
@@ -78,6 +75,11 @@ def register(app: typer.Typer) -> None:
         if html is not None and html.is_dir():
             raise UsageError(f"--html {html} is a folder", hint="give a file name, e.g. "
                                                                 "report.html")
+        # Imported here: pydantic and pygal cost ~0.4 s, which every other command would pay.
+        from cloudshift.assess.assessment import assess
+        from cloudshift.assess.render_html import render_html
+        from cloudshift.assess.render_text import render_text
+
         result = assess(workload, providers=providers, regions=regions, weights=weights,
                         data=data or ())
         if json_out:
