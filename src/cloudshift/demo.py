@@ -138,7 +138,18 @@ def run_demo(objects: int = 1000, large_mib: int = 48, transfers: int = 16,
                       f"({human_bytes(size)}): product images, order logs, a "
                       f"{large_mib} MiB backup  [{time.monotonic() - t0:.1f}s]")
         src, dst = f"s3://{SRC_BUCKET}", f"gs://{DST_BUCKET}"
-        console.print(f"2. cloudshift copy {src} {dst}")
+        console.print(f"2. cloudshift plan {src} {dst} --src-region aws:us-east-1 "
+                      "--dst-region gcp:us-central1")
+        from cloudshift.cost.planner import plan
+
+        estimate = plan(src, dst, src_region="aws:us-east-1", dst_region="gcp:us-central1",
+                        src_endpoint=s3_url, dst_endpoint=gcs_url)
+        best = estimate.best
+        console.print(f"   if these were real buckets: {best.total_usd:.4f} USD "
+                      f"(requests {best.c_s.usd:.4f} + egress {best.c_d.usd:.4f} + "
+                      f"workers {best.c_v.usd:.4f}), about {best.time_s:.0f} s via "
+                      f"{best.name}")
+        console.print(f"3. cloudshift copy {src} {dst}")
         reporter = Reporter(verb="copy", json_lines=False, verbose=False, progress=progress)
         with reporter:
             result = api.copy(src, dst, transfers=transfers, src_endpoint=s3_url,
@@ -150,7 +161,7 @@ def run_demo(objects: int = 1000, large_mib: int = 48, transfers: int = 16,
                       f"{len(result.failures)} failed")
         console.print(f"   checked in flight: {lv.get('checksum', 0)} by checksum, "
                       f"{lv.get('size', 0)} by size only")
-        console.print(f"3. cloudshift verify {src} {dst} --download")
+        console.print(f"4. cloudshift verify {src} {dst} --download")
         checked = api.verify(src, dst, download=True, transfers=transfers,
                              src_endpoint=s3_url, dst_endpoint=gcs_url)
         vl = checked.levels
@@ -159,6 +170,6 @@ def run_demo(objects: int = 1000, large_mib: int = 48, transfers: int = 16,
                       f"{len(checked.extra)} extra, {len(checked.mismatched)} mismatched")
         console.print(f"   verified by checksum: {vl.get('checksum', 0)}, by size only: "
                       f"{vl.get('size', 0)}, not verified: {vl.get('none', 0)}")
-        console.print("4. the same commands work on real buckets: set your provider's "
+        console.print("5. the same commands work on real buckets: set your provider's "
                       "credentials and run `cloudshift copy s3://YOUR-BUCKET gs://YOUR-BUCKET`")
         return 0 if (result.ok and checked.ok) else 1
