@@ -5,8 +5,9 @@
 >>> result.ok, result.copied, result.levels
 """
 
+from typing import Any
+
 from cloudshift.api import copy, find_job, ls, resume, sync, verify
-from cloudshift.cost.planner import Plan, plan
 from cloudshift.errors import CloudshiftError, ConfigError, UsageError
 from cloudshift.storage.base import ObjectInfo, ObjectMeta
 from cloudshift.transfer.results import (
@@ -24,3 +25,12 @@ __all__ = [
     "TransferResult", "UsageError", "VerifiedObject", "VerifyResult", "__version__", "copy",
     "find_job", "ls", "plan", "resume", "sync", "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The planner loads price tables on import; load it when first asked for.
+    if name in ("plan", "Plan"):
+        from cloudshift.cost import planner
+
+        return getattr(planner, name)
+    raise AttributeError(f"module 'cloudshift' has no attribute {name!r}")

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cloudshift.cost.model import SIZE_BUCKETS, Line, Term
-from cloudshift.cost.planner import Option, Plan, plan
-from cloudshift.cost.report import JobReport, report
 from cloudshift.render import human_bytes
+
+if TYPE_CHECKING:  # the planner loads its price tables: only the commands that use it pay
+    from cloudshift.cost.model import Line, Term
+    from cloudshift.cost.planner import Option, Plan
+    from cloudshift.cost.report import JobReport
 
 prices_app = typer.Typer(name="prices", help="The price tables the planner uses.",
                          no_args_is_help=True, add_completion=False)
@@ -67,6 +69,8 @@ def render_plan(p: Plan) -> str:
     if p.sampled:
         out.append(f"sampled: first {p.sampled['listed']:,} objects listed; scale "
                    f"x{p.sampled['factor']:g}")
+    from cloudshift.cost.model import SIZE_BUCKETS
+
     hist = [f"{label}: {c:,}" for (_, label), (c, _) in zip(SIZE_BUCKETS, wl.histogram,
                                                            strict=True) if c]
     if hist:
@@ -206,6 +210,8 @@ def plan_cmd(
     Example: cloudshift plan s3://logs gs://logs --src-region aws:us-east-1
     --dst-region gcp:us-central1 --deadline 12h
     """
+    from cloudshift.cost.planner import plan
+
     result = plan(src, dst, src_region=src_region, dst_region=dst_region, dst_class=dst_class,
                   deadline=deadline, budget=budget, workers=workers, worker_type=worker_type,
                   link_gbps=link_gbps, sample=sample, total_objects=total_objects, probe=probe,
@@ -228,6 +234,8 @@ def report_cmd(
     json_out: Json = False,
 ) -> None:
     """Show estimated vs actual bytes, requests and time for a finished copy job."""
+    from cloudshift.cost.report import report
+
     rep = report(job, plan_file=plan_file, part_size=_size(part_size))
     typer.echo(json.dumps(rep.to_dict()) if json_out else render_report(rep))
 

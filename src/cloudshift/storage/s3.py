@@ -18,6 +18,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -118,18 +119,25 @@ class S3Store:
         try:
             self._session = boto3.session.Session()
             self._region = self._session.region_name or DEFAULT_REGION
-            url = endpoint or self._resolved_endpoint()
-            # Path-style for anything that is not AWS: virtual-host style needs wildcard DNS
-            # (bucket.host) that MinIO, Ceph, moto and most private endpoints lack.
-            custom = bool(endpoint) or not _is_aws(url)
-            self._endpoint_url: str | None = url if custom else None
-            self._config = _CLIENT_CONFIG.merge(
-                Config(s3={"addressing_style": "path"})) if custom else _CLIENT_CONFIG
+            self._endpoint_url: str | None = endpoint or _configured_endpoint(self._session)
+            self._config = _CLIENT_CONFIG
             if timeout is not None:
                 self._config = self._config.merge(
                     Config(read_timeout=timeout, connect_timeout=min(timeout, 10.0)))
-            self.endpoint = _display_url(url)
+            base = self._config
+            # Path-style for anything that is not AWS: virtual-host style needs wildcard DNS
+            # (bucket.host) that MinIO, Ceph, moto and most private endpoints lack.
+            if self._endpoint_url and not _is_aws(self._endpoint_url):
+                self._config = base.merge(Config(s3={"addressing_style": "path"}))
             self._client = self._new_client(self._config)
+            url = str(self._client.meta.endpoint_url)
+            if not self._endpoint_url and not _is_aws(url):
+                # An endpoint from a source we did not read (e.g. a profile's services
+                # section): rebuild the client for it, path-style.
+                self._endpoint_url = url
+                self._config = base.merge(Config(s3={"addressing_style": "path"}))
+                self._client = self._new_client(self._config)
+            self.endpoint = _display_url(url)
             observe_botocore(self._client, observer)
         except ProfileNotFound as exc:
             raise ConfigError(f"AWS profile '{exc.kwargs.get('profile')}' is not configured",
@@ -142,12 +150,6 @@ class S3Store:
         self._check_client: S3Client | None = None
 
     # -- setup -----------------------------------------------------------------------------
-
-    def _resolved_endpoint(self) -> str:
-        """Where boto3 would connect by itself (its own AWS_ENDPOINT_URL handling)."""
-        # verify=False: an empty or bogus AWS_CA_BUNDLE must not stop us learning the URL.
-        probe = self._session.client("s3", region_name=self._region, verify=False)
-        return str(probe.meta.endpoint_url)
 
     def _new_client(self, config: Config) -> S3Client:
         # A plain-http endpoint has no certificate to verify; passing verify=False keeps an
@@ -402,6 +404,23 @@ class S3Store:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _configured_endpoint(session: boto3.session.Session) -> str | None:
+    """The endpoint boto3 would take from the environment or the profile, without building
+    a client to find out (that costs a few hundred milliseconds)."""
+    for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        scoped = session._session.get_scoped_config()
+    except Exception:  # a broken profile is reported when the client is built
+        return None
+    services = scoped.get("s3")
+    if isinstance(services, dict) and services.get("endpoint_url"):
+        return str(services["endpoint_url"])
+    value = scoped.get("endpoint_url")
+    return str(value) if value else None
 
 
 def _info_from_headers(key: str, head: Mapping[str, Any]) -> ObjectInfo:
