@@ -20,7 +20,9 @@ import contextlib
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -106,6 +108,10 @@ _ENCODED_WORD = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([BbQq])\?([^?\s]*)\?=
 _WORD_BYTES = 45  # 45 bytes -> 60 base64 chars -> a 72-char encoded-word (RFC 2047: <= 75)
 
 
+PARTS_PER_OBJECT = 4  # as rclone's --s3-upload-concurrency default
+DEFAULT_PART_SLOTS = 16
+
+
 class S3Store:
     capabilities = Capabilities()
 
@@ -148,6 +154,12 @@ class S3Store:
         except BotoCoreError as exc:  # e.g. an empty AWS_CA_BUNDLE with an https endpoint
             raise ConfigError(f"cannot set up the S3 client for {self.uri}: {exc}") from None
         self._check_client: S3Client | None = None
+        self._part_slots = threading.BoundedSemaphore(DEFAULT_PART_SLOTS)
+
+    def limit_parts_in_memory(self, slots: int) -> None:
+        """How many parts of multipart uploads may be held in memory at once, across all
+        objects (the engine passes its --transfers)."""
+        self._part_slots = threading.BoundedSemaphore(max(1, slots))
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -335,24 +347,45 @@ class S3Store:
         upload_id = self._client.create_multipart_upload(
             Bucket=self._bucket, Key=full, **headers)["UploadId"]
         digests: list[bytes] = []
+        uploads: list[Future[Any]] = []
+        # Parts go up PARTS_PER_OBJECT at a time while the next one is read; every part held
+        # in memory takes one of the store's part slots, so memory stays at most
+        # (slots x part size) however many objects are in flight.
+        pool = ThreadPoolExecutor(max_workers=PARTS_PER_OBJECT, thread_name_prefix="s3-part")
+
+        def send(number: int, data: bytes, digest: bytes) -> Any:
+            try:
+                return self._client.upload_part(Bucket=self._bucket, Key=full,
+                                                UploadId=upload_id, PartNumber=number,
+                                                Body=data, ContentMD5=_b64(digest))
+            finally:
+                self._part_slots.release()
+
         try:
-            parts: list[CompletedPartTypeDef] = []
             sent = 0
             while sent < size:
                 want = min(part_size, size - sent)
-                data = stream.read(want)
+                self._part_slots.acquire()
+                try:
+                    data = stream.read(want)
+                except BaseException:
+                    self._part_slots.release()
+                    raise
                 if len(data) != want:
+                    self._part_slots.release()
                     raise SourceChangedError(f"'{key}' ended after {sent + len(data)} of its "
                                              f"{size} bytes; the source changed")
                 digest = hashlib.md5(data, usedforsecurity=False).digest()
-                number = len(digests) + 1
-                resp = self._client.upload_part(Bucket=self._bucket, Key=full,
-                                                UploadId=upload_id, PartNumber=number,
-                                                Body=data, ContentMD5=_b64(digest))
-                del data
-                parts.append({"ETag": resp["ETag"], "PartNumber": number})
                 digests.append(digest)
+                uploads.append(pool.submit(send, len(digests), data, digest))
+                del data
                 sent += want
+                for fut in uploads:  # fail fast: stop reading once a part has failed
+                    if fut.done() and fut.exception() is not None:
+                        raise fut.exception()  # type: ignore[misc]
+            parts: list[CompletedPartTypeDef] = [
+                {"ETag": fut.result()["ETag"], "PartNumber": i + 1}
+                for i, fut in enumerate(uploads)]
             if stream.read(1):
                 raise SourceChangedError(f"'{key}' has more than the {size} bytes listed; "
                                          "the source changed")
@@ -363,10 +396,14 @@ class S3Store:
                 MultipartUpload={"Parts": parts})
         except BaseException:
             # Also on KeyboardInterrupt: parts of an unfinished upload are billed forever.
+            for fut in uploads:
+                fut.cancel()
+            pool.shutdown(wait=True)
             with contextlib.suppress(Exception):
                 self._client.abort_multipart_upload(Bucket=self._bucket, Key=full,
                                                     UploadId=upload_id)
             raise
+        pool.shutdown(wait=True)
         expected = (hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
                     + f"-{len(digests)}")
         etag = _unquote(done.get("ETag"))

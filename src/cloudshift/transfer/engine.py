@@ -145,6 +145,9 @@ class Engine:
         self.dst = open_store(dst_loc, endpoint=spec.dst_endpoint, observer=self.traffic,
                               timeout=opts.timeout)
         self.keep = KeyFilter(spec.include, spec.exclude)
+        limit_parts = getattr(self.dst, "limit_parts_in_memory", None)
+        if limit_parts is not None:
+            limit_parts(opts.transfers)
 
     # --- the coordinating thread ----------------------------------------------------------
     def run(self) -> TransferResult:
