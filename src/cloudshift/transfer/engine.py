@@ -15,9 +15,10 @@ import mimetypes
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Literal
 
 from tenacity import (
@@ -164,7 +165,11 @@ class Engine:
             self._cleanup_interrupted(journal.interrupted_keys())
             journal.start_run()
         done = SortedLookup(journal.done_records() if journal else iter(()))
-        inflight: set[Future[_Outcome]] = set()
+        # Workers put outcomes on one queue; the coordinator counts what is in flight.
+        # (concurrent.futures.wait() re-arms a waiter on every pending future per call,
+        # which costs more than a small object's copy.)
+        outcomes: SimpleQueue[_Outcome] = SimpleQueue()
+        inflight = 0
         pool = ThreadPoolExecutor(max_workers=self.opts.transfers,
                                   thread_name_prefix="cloudshift")
         try:
@@ -188,19 +193,24 @@ class Engine:
                     self._emit(Event("planned", key, s.size))
                     if journal is not None and not self.opts.dry_run and action == "copy":
                         journal.planned(s, durable=s.size > self.opts.part_size)
-                inflight.add(pool.submit(self._work, action, key, s, d))
-                while len(inflight) >= 2 * self.opts.transfers:
-                    inflight = self._collect(inflight, journal, result)
+                pool.submit(self._work_to, outcomes, action, key, s, d)
+                inflight += 1
+                while inflight >= 2 * self.opts.transfers:
+                    inflight -= self._collect(outcomes, journal, result)
             self._emit(Event("listed", size=result.listed))
             while inflight:
-                inflight = self._collect(inflight, journal, result)
+                inflight -= self._collect(outcomes, journal, result)
         except (KeyboardInterrupt, Cancelled):
             self._cancel.set()
             result.interrupted = True
-            finished, _ = wait(inflight, timeout=10)
-            self._record(finished, journal, result)
+            deadline = time.monotonic() + 10
+            while inflight and time.monotonic() < deadline:
+                inflight -= self._collect(outcomes, journal, result)
         finally:
             pool.shutdown(wait=not result.interrupted, cancel_futures=True)
+            flush = getattr(self.dst, "flush", None)
+            if flush is not None and not self.opts.dry_run:
+                flush()
             result.elapsed = time.monotonic() - started
             result.throttled = self.traffic.throttled
             result.lowest_concurrency = self.traffic.concurrency.lowest
@@ -235,22 +245,25 @@ class Engine:
                               hint="set CLOUDSHIFT_HOME or --job-dir to a writable folder"
                               ) from exc
 
-    def _collect(self, inflight: set[Future[_Outcome]], journal: Journal | None,
-                 result: TransferResult) -> set[Future[_Outcome]]:
-        """Wait a little for finished objects, record them, and keep the journal current."""
-        finished, pending = wait(inflight, timeout=Journal.COMMIT_EVERY_S,
-                                 return_when=FIRST_COMPLETED)
+    def _collect(self, outcomes: SimpleQueue[_Outcome], journal: Journal | None,
+                 result: TransferResult) -> int:
+        """Wait a little for finished objects, record them, keep the journal current, and
+        return how many were recorded."""
+        finished: list[_Outcome] = []
+        try:
+            finished.append(outcomes.get(timeout=Journal.COMMIT_EVERY_S))
+            while True:
+                finished.append(outcomes.get_nowait())
+        except Empty:
+            pass
         self._record(finished, journal, result)
         if journal is not None and not self.opts.dry_run:
             journal.maybe_commit()
-        return pending
+        return len(finished)
 
-    def _record(self, finished: set[Future[_Outcome]], journal: Journal | None,
+    def _record(self, finished: list[_Outcome], journal: Journal | None,
                 result: TransferResult) -> None:
-        for fut in finished:
-            if fut.cancelled():
-                continue
-            out = fut.result()
+        for out in finished:
             write = journal is not None and not self.opts.dry_run
             if out.kind == "copied" and out.src is not None and out.dst is not None:
                 result.copied += 1
@@ -282,6 +295,14 @@ class Engine:
                 self._emit(Event("failed", out.key, reason=reason))
 
     # --- worker threads -------------------------------------------------------------------
+    def _work_to(self, outcomes: SimpleQueue[_Outcome], action: Action, key: str,
+                 s: ObjectInfo | None, d: ObjectInfo | None) -> None:
+        try:
+            out = self._work(action, key, s, d)
+        except BaseException as exc:  # never lose track of an object, whatever happened
+            out = _Outcome("failed", s, key, reason=describe(exc))
+        outcomes.put(out)
+
     def _work(self, action: Action, key: str, s: ObjectInfo | None, d: ObjectInfo | None
               ) -> _Outcome:
         try:
