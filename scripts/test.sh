@@ -17,6 +17,11 @@ if [ ! -x .tools/node_modules/.bin/azurite-blob ] \
   npm install --silent --no-audit --no-fund --prefix .tools "azurite@$azurite_version" >&2
 fi
 
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "==> installing PostgreSQL (initdb, pg_ctl, pg_dump) for the db tests (once)" >&2
+  apt-get update >&2 && apt-get install -y postgresql >&2
+fi
+
 echo "==> ruff" >&2
 ruff check src tests
 echo "==> mypy" >&2

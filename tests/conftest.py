@@ -1,3 +1,3 @@
 from __future__ import annotations
 
-pytest_plugins = ["servers.s3", "servers.gcs", "servers.azure"]
+pytest_plugins = ["servers.s3", "servers.gcs", "servers.azure", "servers.postgres"]

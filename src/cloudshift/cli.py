@@ -329,8 +329,10 @@ def demo(
 def _register_commands() -> None:
     from cloudshift.assess.cli import register as register_assess
     from cloudshift.cost.cli import register as register_cost
+    from cloudshift.db.cli import register as register_db
 
     register_cost(app)
+    register_db(app)
     register_assess(app)
 
 

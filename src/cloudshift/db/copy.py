@@ -1,0 +1,520 @@
+"""``db copy``: schema, then rows on one snapshot in parallel, then indexes and constraints.
+
+Pipeline (each step waits for the one before; within a step, work runs on ``jobs`` workers):
+
+1. snapshot: a transaction on the source exports a snapshot (or, with ``follow``, a
+   replication slot is created with ``EXPORT_SNAPSHOT``, so replication starts exactly there);
+2. pre-data: ``pg_dump --section=pre-data --snapshot`` applied on the target in one transaction;
+3. data: every table (partitions as their leaf tables), largest first; tables larger than
+   ``split_bytes`` with an integer first key column are cut into key ranges so one table
+   keeps several workers busy. Each chunk is one target transaction;
+4. post-data: indexes and primary/unique keys in parallel, then partition index attachments,
+   then foreign keys in parallel, then the rest (triggers, rules, comments...) in dump order;
+5. sequences set to the source's values, then ANALYZE of every table;
+6. with ``follow``: a subscription on the target, on the slot of step 1.
+
+Every finished step and chunk is recorded in the job journal. See docs/db.md for what a
+re-run after a crash redoes and when it must start over.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerr
+from psycopg import sql
+
+from cloudshift.db import catalog, schema
+from cloudshift.db.catalog import Table
+from cloudshift.db.dsn import Dsn, connect
+from cloudshift.db.journal import DbJournal, default_dir, job_id
+from cloudshift.db.pump import Chunk, copy_chunk
+from cloudshift.errors import ConfigError
+
+Event = dict[str, Any]
+
+
+@dataclass
+class CopyOptions:
+    jobs: int = 4
+    follow: bool = False
+    force: bool = False
+    no_owner: bool = False
+    no_acl: bool = False
+    job_dir: Path | None = None
+    split_bytes: int = 32 << 20
+    on_event: Callable[[Event], None] | None = None
+
+
+@dataclass
+class TableResult:
+    table: str
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    chunks: int = 0
+    skipped_chunks: int = 0
+
+
+@dataclass
+class CopyResult:
+    job_id: str
+    job_dir: str
+    resumed: bool
+    tables: list[TableResult] = field(default_factory=list)
+    recopied: list[str] = field(default_factory=list)
+    rows: int = 0
+    bytes: int = 0
+    steps: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+    follow: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": "summary", "job_id": self.job_id, "job_dir": self.job_dir,
+                "resumed": self.resumed, "rows": self.rows, "bytes": self.bytes,
+                "elapsed": round(self.elapsed, 3), "steps": self.steps,
+                "recopied": self.recopied, "follow": self.follow, "warnings": self.warnings,
+                "tables": [vars(t) for t in self.tables]}
+
+
+def names_for(jid: str) -> tuple[str, str]:
+    """(publication, slot/subscription) names for a job: stable, so a re-run finds them."""
+    base = "cloudshift_" + jid.replace("-", "_")
+    return base + "_pub", base
+
+
+class _Emitter:
+    def __init__(self, fn: Callable[[Event], None] | None) -> None:
+        self.fn = fn
+        self.lock = threading.Lock()
+
+    def __call__(self, **event: Any) -> None:
+        if self.fn is not None:
+            with self.lock:
+                self.fn(event)
+
+
+def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult:
+    started = time.monotonic()
+    emit = _Emitter(opts.on_event)
+    src, dst = Dsn(src_text, "source"), Dsn(dst_text, "target")
+    sconn, dconn = connect(src), connect(dst)
+    jid = job_id(src, dst)
+    folder = opts.job_dir or default_dir(src, dst)
+    journal = DbJournal(folder)
+    pub, slot = names_for(jid)
+    try:
+        if opts.force:
+            _wipe_target(dconn, dst)
+            _drop_replication(sconn, dconn, pub, slot)
+            journal.reset()
+        if not journal.fresh:
+            if journal.last_status() == "done":
+                # A finished job: running it again is a new copy, not a resume.
+                journal.reset()
+            elif journal.step_state("pre-data") == "done" \
+                    and catalog.user_table_count(dconn) == 0:
+                # The target was emptied or recreated since: the journal describes nothing.
+                journal.reset()
+        resumed = not journal.fresh
+        if not resumed:
+            n = catalog.user_table_count(dconn)
+            if n:
+                raise ConfigError(f"the target database {dst.safe()} is not empty ({n} tables, "
+                                  "views or sequences)",
+                                  hint="copy into an empty database, or add --force to drop "
+                                       "everything in its user schemas first")
+        if opts.follow:
+            from cloudshift.db.follow import require_follow_ready
+
+            require_follow_ready(sconn, src)
+        data_done = journal.step_state("data") == "done"
+        if resumed and opts.follow and not data_done \
+                and (journal.get("slot") is not None or journal.step_state("pre-data")):
+            raise ConfigError(
+                "the previous --follow run stopped during the data copy; its snapshot "
+                "ended with it, so resuming could lose or repeat changes",
+                hint="start over with --force (drops what the target holds)")
+        journal.start_run()
+        journal.put("spec", f'{{"src": "{src.safe()}", "dst": "{dst.safe()}", '
+                            f'"follow": {str(opts.follow).lower()}}}')
+        result = CopyResult(job_id=jid, job_dir=str(folder), resumed=resumed)
+        if catalog_large_objects(sconn):
+            result.warnings.append("the source has large objects (pg_largeobject); they are "
+                                   "not copied: move them with pg_dump --large-objects or "
+                                   "store them as bytea")
+        holder: psycopg.Connection[Any] | None = None
+        try:
+            if not data_done:
+                # Read before the snapshot: a write in between then shows as a change on a
+                # resumed run (a needless re-copy), never as a missed one.
+                counters = _write_counters(sconn)
+                if opts.follow:
+                    holder, snapshot = _slot_snapshot(sconn, src, journal, pub, slot)
+                else:
+                    holder = connect(src)
+                    holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    row = holder.execute("SELECT pg_export_snapshot()").fetchone()
+                    assert row is not None
+                    snapshot = str(row[0])
+                emit(event="step", step="schema", snapshot=snapshot)
+                t0 = time.monotonic()
+                _schema_files(src, dst, folder, journal, snapshot, opts)
+                result.steps["pre-data"] = round(time.monotonic() - t0, 3)
+                t0 = time.monotonic()
+                _copy_data(src, dst, journal, snapshot, counters, opts, emit, result)
+                result.steps["data"] = round(time.monotonic() - t0, 3)
+                journal.step("data", "done")
+                if holder is not None:
+                    holder.close()
+                    holder = None
+            t0 = time.monotonic()
+            emit(event="step", step="post-data")
+            _post_data(dst, folder, journal, opts.jobs, emit, resumed)
+            result.steps["post-data"] = round(time.monotonic() - t0, 3)
+            t0 = time.monotonic()
+            if journal.step_state("sequences") != "done":
+                copy_sequences(sconn, dconn)
+                journal.step("sequences", "done")
+            if journal.step_state("analyze") != "done":
+                emit(event="step", step="analyze")
+                _analyze(dst, opts.jobs)
+                journal.step("analyze", "done")
+            result.steps["sequences+analyze"] = round(time.monotonic() - t0, 3)
+            if opts.follow:
+                from cloudshift.db.follow import start_subscription
+
+                t0 = time.monotonic()
+                result.follow = start_subscription(src, dst, dconn, sconn, pub, slot, journal,
+                                                   emit)
+                result.steps["follow"] = round(time.monotonic() - t0, 3)
+        finally:
+            if holder is not None:
+                holder.close()
+        result.rows, result.bytes = journal.done_totals()
+        result.elapsed = time.monotonic() - started
+        journal.finish_run("done", {"rows": result.rows, "bytes": result.bytes})
+        return result
+    except KeyboardInterrupt:
+        if journal.run_id is not None:
+            journal.finish_run("interrupted", {})
+        raise
+    finally:
+        journal.close()
+        sconn.close()
+        dconn.close()
+
+
+def catalog_large_objects(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wipe_target(dconn: psycopg.Connection[Any], dst: Dsn) -> None:
+    """--force: drop every user schema with all it holds, then give back an empty public."""
+    for sub, in dconn.execute(
+            "SELECT s.subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
+            "WHERE d.datname = current_database() AND s.subname LIKE 'cloudshift\\_%'"
+            ).fetchall():
+        ident = sql.Identifier(sub)
+        dconn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
+        dconn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident))
+        dconn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(ident))
+    schemas = [r[0] for r in dconn.execute(
+        "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', "
+        "'information_schema') AND nspname NOT LIKE 'pg\\_%'")]
+    for name in schemas:
+        dconn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+    for ext, in dconn.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'"
+                              ).fetchall():
+        dconn.execute(sql.SQL("DROP EXTENSION IF EXISTS {} CASCADE").format(sql.Identifier(ext)))
+    dconn.execute("CREATE SCHEMA IF NOT EXISTS public")
+
+
+def _drop_replication(sconn: psycopg.Connection[Any], dconn: psycopg.Connection[Any],
+                      pub: str, slot: str) -> None:
+    from cloudshift.db.follow import drop_slot
+
+    drop_slot(sconn, slot)
+    sconn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(pub)))
+
+
+def _slot_snapshot(sconn: psycopg.Connection[Any], src: Dsn, journal: DbJournal, pub: str,
+                   slot: str) -> tuple[psycopg.Connection[Any], str]:
+    from cloudshift.db.follow import create_slot
+
+    return create_slot(sconn, src, journal, pub, slot)
+
+
+def _schema_files(src: Dsn, dst: Dsn, folder: Path, journal: DbJournal, snapshot: str,
+                  opts: CopyOptions) -> None:
+    pre, post = folder / "pre-data.sql", folder / "post-data.sql"
+    if journal.step_state("pre-data") == "done" and post.exists():
+        return
+    with ThreadPoolExecutor(2) as pool:
+        futs = [pool.submit(schema.dump, src, section, path, snapshot=snapshot,
+                            no_owner=opts.no_owner, no_acl=opts.no_acl)
+                for section, path in (("pre-data", pre), ("post-data", post))]
+        for f in futs:
+            f.result()
+    schema.apply_file(dst, pre)
+    journal.step("pre-data", "done")
+
+
+def _write_counters(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return {f"{s}.{t}": int(n) for s, t, n in conn.execute(
+        "SELECT schemaname, relname, n_tup_ins + n_tup_upd + n_tup_del "
+        "FROM pg_stat_all_tables")}
+
+
+def _plan(src: Dsn, dst_conn: psycopg.Connection[Any], journal: DbJournal, snapshot: str,
+          counters: dict[str, int], opts: CopyOptions, result: CopyResult) -> list[Chunk]:
+    """Chunks still to copy, largest table first; re-plans tables written to since."""
+    with connect(src) as pconn:
+        pconn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        pconn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        tables = catalog.tables(pconn)
+        known = journal.table_writes()
+        by_name = {t.qualified: t for t in tables}
+        planned = {tbl for _, tbl, *_ in journal.chunks()}
+        redo: set[str] = set()
+        for name in planned:
+            if name in known and counters.get(name, -1) != known[name]:
+                # Written to since the first run's snapshot: its done chunks are stale.
+                redo.add(name)
+        for name in sorted(redo):
+            journal.drop_table_chunks(name)
+            if name in by_name:
+                dst_conn.execute(sql.SQL("TRUNCATE ONLY {}").format(by_name[name].ident()))
+            result.recopied.append(name)
+        planned -= redo
+        for t in tables:
+            if t.qualified in planned:
+                continue
+            journal.set_table(t.qualified, counters.get(t.qualified, 0), t.size)
+            for i, (lo, hi) in enumerate(_ranges(pconn, t, opts)):
+                journal.add_chunk(f"{t.qualified}#{i}", t.qualified, lo, hi)
+        pconn.execute("COMMIT")
+    sizes = {t.qualified: t.size for t in tables}
+    todo: list[Chunk] = []
+    for cid, tbl, lo, hi, state in journal.chunks():
+        if state == "done" or tbl not in by_name:
+            continue
+        clean = None
+        if state == "inflight":
+            clean = "truncate" if lo is None and hi is None else "delete"
+        todo.append(Chunk(cid, by_name[tbl], lo, hi, clean))
+    todo.sort(key=lambda c: (-sizes.get(c.table.qualified, 0), int(c.cid.rsplit("#", 1)[1])))
+    return todo
+
+
+def _ranges(conn: psycopg.Connection[Any], t: Table, opts: CopyOptions
+            ) -> list[tuple[int | None, int | None]]:
+    if not t.int_key or t.size <= opts.split_bytes:
+        return [(None, None)]
+    row = conn.execute(sql.SQL("SELECT min({k}), max({k}) FROM ONLY {t}").format(
+        k=sql.Identifier(t.pk[0]), t=t.ident())).fetchone()
+    if row is None or row[0] is None:
+        return [(None, None)]
+    lo, hi = int(row[0]), int(row[1])
+    n = min(math.ceil(t.size / opts.split_bytes), 256, hi - lo + 1)
+    if n <= 1:
+        return [(None, None)]
+    width = math.ceil((hi - lo + 1) / n)
+    bounds = [lo + i * width for i in range(1, n)]
+    # The outer ranges are open, so a re-plan on a later snapshot still covers every key.
+    edges: list[int | None] = [None, *bounds, None]
+    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: dict[str, int],
+               opts: CopyOptions, emit: _Emitter, result: CopyResult) -> None:
+    with connect(dst) as dconn:
+        chunks = _plan(src, dconn, journal, snapshot, counters, opts, result)
+    stats: dict[str, TableResult] = {}
+    remaining: dict[str, int] = {}
+    for c in chunks:
+        stats.setdefault(c.table.qualified, TableResult(c.table.qualified, chunks=0))
+        stats[c.table.qualified].chunks += 1
+        remaining[c.table.qualified] = remaining.get(c.table.qualified, 0) + 1
+    total_bytes = sum(c.table.size for c in chunks if c.whole) + sum(
+        c.table.size // max(1, stats[c.table.qualified].chunks) for c in chunks if not c.whole)
+    emit(event="plan", chunks=len(chunks), tables=len(stats), est_bytes=total_bytes)
+    work: queue.Queue[Chunk] = queue.Queue()
+    for c in chunks:
+        work.put(c)
+    lock = threading.Lock()
+    moved = {"rows": 0, "bytes": 0}
+    t_start = time.monotonic()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def on_bytes(rows: int, nbytes: int) -> None:
+        with lock:
+            moved["rows"] += rows
+            moved["bytes"] += nbytes
+
+    def worker() -> None:
+        try:
+            with connect(dst) as dconn:
+                dconn.execute("SET synchronous_commit = on")
+                while not stop.is_set():
+                    try:
+                        chunk = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    journal.chunk_state(chunk.cid, "inflight")
+                    rows, nbytes, secs = copy_chunk(src, dconn, chunk, snapshot, on_bytes)
+                    journal.chunk_state(chunk.cid, "done", rows, nbytes, secs)
+                    with lock:
+                        st = stats[chunk.table.qualified]
+                        st.rows += rows
+                        st.bytes += nbytes
+                        st.seconds += secs
+                        remaining[chunk.table.qualified] -= 1
+                        finished = remaining[chunk.table.qualified] == 0
+                    if finished:
+                        emit(event="table", table=st.table, rows=st.rows, bytes=st.bytes,
+                             seconds=round(st.seconds, 3), chunks=st.chunks)
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=worker, daemon=True, name=f"db-copy-{i}")
+               for i in range(max(1, min(opts.jobs, len(chunks))))]
+    for th in threads:
+        th.start()
+    try:
+        while any(th.is_alive() for th in threads):
+            for th in threads:
+                th.join(timeout=1.0)
+            with lock:
+                done_b, done_r = moved["bytes"], moved["rows"]
+            el = time.monotonic() - t_start
+            rate = done_b / el if el > 0 else 0.0
+            eta = (total_bytes - done_b) / rate if rate > 0 and total_bytes > done_b else 0.0
+            emit(event="progress", rows=done_r, bytes=done_b, est_bytes=total_bytes,
+                 rate=rate, eta=eta)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    if errors:
+        raise errors[0]
+    result.tables = sorted(stats.values(), key=lambda s: -s.bytes)
+
+
+def _post_data(dst: Dsn, folder: Path, journal: DbJournal, jobs: int, emit: _Emitter,
+               resumed: bool) -> None:
+    path = folder / "post-data.sql"
+    preamble, entries = schema.parse(path.read_text())
+    done = journal.steps_done("post:")
+    sizes = journal.table_sizes()
+    by_phase: dict[int, list[schema.Entry]] = {}
+    for e in entries:
+        if f"post:{e.key}" not in done:
+            by_phase.setdefault(e.phase, []).append(e)
+    # Biggest tables' indexes first: they take longest, the small ones fill in around them.
+    by_phase.get(1, []).sort(key=lambda e: -sizes.get(e.table or "", 0))
+    local = threading.local()
+    conns: list[psycopg.Connection[Any]] = []
+    conns_lock = threading.Lock()
+
+    def conn() -> psycopg.Connection[Any]:
+        c: psycopg.Connection[Any] | None = getattr(local, "conn", None)
+        if c is None:
+            c = connect(dst)
+            c.execute("SET maintenance_work_mem = '256MB'")
+            if preamble:
+                c.execute(preamble)
+            local.conn = c
+            with conns_lock:
+                conns.append(c)
+        return c
+
+    def run(e: schema.Entry) -> None:
+        for attempt in range(5):
+            try:
+                with conn().transaction():
+                    conn().execute(e.sql)
+                break
+            except pgerr.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+            except (pgerr.DuplicateTable, pgerr.DuplicateObject, pgerr.InvalidTableDefinition
+                    ) as exc:
+                # Committed by a run that died before recording it: already there.
+                if not resumed:
+                    raise _ddl_error(dst, e, exc) from None
+                break
+            except psycopg.Error as exc:
+                raise _ddl_error(dst, e, exc) from None
+        journal.step(f"post:{e.key}", "done")
+
+    try:
+        for phase in sorted(by_phase):
+            items = by_phase[phase]
+            emit(event="step", step=f"post-data phase {phase}", statements=len(items))
+            if phase == schema.LAST_PHASE:
+                for e in items:
+                    run(e)
+                continue
+            with ThreadPoolExecutor(max(1, jobs)) as pool:
+                for f in [pool.submit(run, e) for e in items]:
+                    f.result()
+    finally:
+        for c in conns:
+            c.close()
+
+
+def _ddl_error(dst: Dsn, e: schema.Entry, exc: BaseException) -> ConfigError:
+    msg = dst.scrub(" ".join(str(exc).split()))[:200]
+    return ConfigError(f"building {e.kind} {e.schema}.{e.name} on the target failed: {msg}")
+
+
+def copy_sequences(sconn: psycopg.Connection[Any], dconn: psycopg.Connection[Any]) -> int:
+    """Set every target sequence to the source's value (logical replication does not)."""
+    have = {s.qualified for s in catalog.sequences(dconn)}
+    n = 0
+    for s in catalog.sequences(sconn):
+        if s.qualified not in have or s.last_value is None:
+            continue
+        dconn.execute(sql.SQL("SELECT setval({}, {}, {})").format(
+            sql.Literal(s.ident().as_string(dconn)), sql.Literal(s.last_value),
+            sql.Literal(s.is_called)))
+        n += 1
+    return n
+
+
+def _analyze(dst: Dsn, jobs: int) -> None:
+    with connect(dst) as c:
+        names = [t for t in catalog.tables(c, include_partitioned=True)]
+
+    local = threading.local()
+    conns: list[psycopg.Connection[Any]] = []
+
+    def run(t: Table) -> None:
+        c = getattr(local, "conn", None)
+        if c is None:
+            c = connect(dst)
+            local.conn = c
+            conns.append(c)
+        c.execute(sql.SQL("ANALYZE {}").format(t.ident()))
+
+    try:
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            for f in [pool.submit(run, t) for t in names]:
+                f.result()
+    finally:
+        for c in conns:
+            c.close()

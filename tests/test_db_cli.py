@@ -1,0 +1,226 @@
+"""`cloudshift db ...` as a user runs it: a real process, real servers, exit codes, one-line
+errors, no password in any output; and a copy killed with SIGKILL that a re-run completes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from servers import free_port
+from servers.postgres import PASSWORD, PgDbs
+from test_db_copy import AWKWARD, AWKWARD_ROWS, BIG, run_sql, scalar
+
+ENTRY = ("from cloudshift.cli import app, main; from cloudshift.db.cli import register; "
+         "register(app); main()")
+
+
+def cli(*args: str, home: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CLOUDSHIFT_HOME": str(home)}
+    return subprocess.run([sys.executable, "-c", ENTRY, "db", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout, check=False)
+
+
+def popen(*args: str, home: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "CLOUDSHIFT_HOME": str(home)}
+    return subprocess.Popen([sys.executable, "-c", ENTRY, "db", *args], text=True, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert PASSWORD not in proc.stdout + proc.stderr
+    return lines[0]
+
+
+def test_unreachable_host(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    dead = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{free_port()}/nowhere"
+    for cmd in ("copy", "verify", "check"):
+        line = one_error_line(cli(cmd, dead, pg_dbs.dst, home=tmp_path))
+        assert "cannot reach the source server at postgresql://postgres@127.0.0.1:" in line
+        assert "listen_addresses" in line
+
+
+def test_wrong_password_is_named_and_never_printed(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    bad = pg_dbs.servers.target.dsn(pg_dbs.name, password="Hunter2-wrong-pw")
+    proc = cli("copy", pg_dbs.src, bad, home=tmp_path)
+    line = one_error_line(proc)
+    assert "the target server rejected the login" in line
+    assert "Hunter2-wrong-pw" not in proc.stdout + proc.stderr
+    # Nor in the journal folder.
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert b"Hunter2" not in f.read_bytes() and PASSWORD.encode() not in f.read_bytes()
+
+
+def test_target_not_empty_is_refused_unless_forced(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, AWKWARD)
+    run_sql(pg_dbs.dst, "CREATE TABLE precious (id int); INSERT INTO precious VALUES (1)")
+    line = one_error_line(cli("copy", pg_dbs.src, pg_dbs.dst, home=tmp_path))
+    assert "is not empty (1 tables" in line and "--force" in line
+    assert scalar(pg_dbs.dst, "SELECT count(*) FROM precious") == 1
+    proc = cli("copy", pg_dbs.src, pg_dbs.dst, "--force", "-j", "2", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert scalar(pg_dbs.dst, "SELECT to_regclass('precious')") is None
+    assert cli("verify", pg_dbs.src, pg_dbs.dst, home=tmp_path).returncode == 0
+
+
+def test_follow_needs_logical_wal_level(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    # The target server runs with the default wal_level (replica): use it as a source.
+    run_sql(pg_dbs.dst, "CREATE TABLE t (id int PRIMARY KEY)")
+    line = one_error_line(cli("copy", pg_dbs.dst, pg_dbs.src, "--follow", home=tmp_path))
+    assert "wal_level = replica; --follow needs wal_level = logical" in line
+    assert "ALTER SYSTEM SET wal_level = logical" in line
+
+
+def test_follow_needs_replica_identity(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, "CREATE TABLE keyed (id int PRIMARY KEY); CREATE TABLE loose (v int)")
+    line = one_error_line(cli("copy", pg_dbs.src, pg_dbs.dst, "--follow", home=tmp_path))
+    assert "no primary key or replica identity" in line and "public.loose" in line
+    assert "ALTER TABLE public.loose REPLICA IDENTITY FULL" in line
+    proc = cli("check", pg_dbs.src, pg_dbs.dst, "--follow", home=tmp_path)
+    assert proc.returncode == 1
+    assert "BLOCKER  replica identity" in proc.stdout
+    assert "fix: ALTER TABLE public.loose REPLICA IDENTITY FULL" in proc.stdout
+
+
+def test_check_reports_sizes_and_is_ready(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, AWKWARD)
+    proc = cli("check", pg_dbs.src, pg_dbs.dst, home=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "public.customers  (id)" in proc.stdout
+    assert "public.events  (no primary key)" in proc.stdout
+    assert "WARNING  keys" in proc.stdout
+    assert "INFO     estimate: about" in proc.stdout
+    assert "check: ready" in proc.stdout
+
+
+def _done_chunks(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    try:
+        with sqlite3.connect(journal) as db:
+            return int(db.execute("SELECT count(*) FROM chunks WHERE state='done'")
+                       .fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_9_during_copy_then_rerun_ends_identical(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, BIG.format(n=600_000) + AWKWARD)
+    job = tmp_path / "job"
+    args = ("copy", pg_dbs.src, pg_dbs.dst, "-j", "2", "--split-size", "2MiB",
+            "--job-dir", str(job))
+    proc = popen(*args, home=tmp_path)
+    deadline = time.monotonic() + 60
+    while _done_chunks(job / "journal.db") < 3 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    done_before = _done_chunks(job / "journal.db")
+    assert done_before >= 3
+    with sqlite3.connect(job / "journal.db") as db:
+        total = int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        first = set(db.execute("SELECT id, updated FROM chunks WHERE state='done' "
+                               "AND tbl <> 'public.customers'"))
+    assert done_before < total, "the copy finished before it could be killed"
+    # The application writes to one table between the crash and the re-run: that table's
+    # finished chunks are stale, so it is copied again in full; the others are kept.
+    run_sql(pg_dbs.src, "UPDATE customers SET name = 'written after the kill' WHERE id = 2")
+
+    again = cli(*args, home=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "(resumed)" in again.stdout
+    with sqlite3.connect(job / "journal.db") as db:
+        after = set(db.execute("SELECT id, updated FROM chunks WHERE state='done'"))
+        assert int(db.execute("SELECT count(*) FROM chunks WHERE state<>'done'")
+                   .fetchone()[0]) == 0
+    assert first <= after, "chunks finished before the kill were copied again"
+    assert "copied again in full (written to on the source since the first run): " \
+           "public.customers" in again.stdout
+    assert scalar(pg_dbs.dst, "SELECT name FROM customers WHERE id = 2") == \
+        "written after the kill"
+    copied_again = int(again.stdout.split("db copy: ")[1].split(" rows")[0])
+    assert copied_again == 600_000 + AWKWARD_ROWS  # the journal's total over both runs
+    verify = cli("verify", pg_dbs.src, pg_dbs.dst, home=tmp_path)
+    assert verify.returncode == 0, verify.stdout
+    assert "db verify OK" in verify.stdout
+    assert "without a primary key compared by row count" in verify.stdout
+
+
+def test_cli_follow_then_cutover_prints_switch_moment(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, "CREATE TABLE t (id serial PRIMARY KEY, v text); "
+                        "INSERT INTO t (v) SELECT 'v' || i FROM generate_series(1, 1000) i")
+    proc = cli("copy", pg_dbs.src, pg_dbs.dst, "--follow", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "following: subscription cloudshift_db_" in proc.stdout
+    run_sql(pg_dbs.src, "INSERT INTO t (v) VALUES ('after the snapshot')")
+    lag = cli("lag", pg_dbs.src, pg_dbs.dst, home=tmp_path)
+    assert lag.returncode == 0 and lag.stdout.startswith("lag: "), lag.stdout + lag.stderr
+    assert "1 apply worker running" in lag.stdout
+    cut = cli("cutover", pg_dbs.src, pg_dbs.dst, home=tmp_path)
+    assert cut.returncode == 0, cut.stdout + cut.stderr
+    assert "SWITCH NOW: the application may write to the target from 20" in cut.stdout
+    assert "write freeze on the source: " in cut.stdout
+    assert PASSWORD not in cut.stdout + cut.stderr + proc.stdout + proc.stderr
+    assert scalar(pg_dbs.dst, "SELECT v FROM t WHERE id = 1001") == "after the snapshot"
+    assert scalar(pg_dbs.dst, "SELECT nextval('t_id_seq')") == 1002
+    again = cli("cutover", pg_dbs.src, pg_dbs.dst, home=tmp_path)
+    assert "no cloudshift replication runs into this target database" in one_error_line(again)
+
+
+def test_follow_killed_during_data_must_restart_with_force(pg_dbs: PgDbs, tmp_path: Path
+                                                            ) -> None:
+    run_sql(pg_dbs.src, BIG.format(n=400_000))
+    job = tmp_path / "job"
+    args = ("copy", pg_dbs.src, pg_dbs.dst, "-j", "2", "--split-size", "2MiB", "--follow",
+            "--job-dir", str(job))
+    proc = popen(*args, home=tmp_path)
+    deadline = time.monotonic() + 60
+    while _done_chunks(job / "journal.db") < 2 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    line = one_error_line(cli(*args, home=tmp_path))
+    assert "stopped during the data copy" in line and "--force" in line
+    forced = cli(*args, "--force", home=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    run_sql(pg_dbs.src, "UPDATE big SET label = 'after' WHERE id = 1")
+    cut = cli("cutover", pg_dbs.src, pg_dbs.dst, home=tmp_path)
+    assert cut.returncode == 0, cut.stdout + cut.stderr
+    assert scalar(pg_dbs.dst, "SELECT label FROM big WHERE id = 1") == "after"
+
+
+def test_sigterm_exits_130_and_json_rerun_resumes(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, BIG.format(n=300_000))
+    job = tmp_path / "job"
+    args = ("copy", pg_dbs.src, pg_dbs.dst, "-j", "2", "--split-size", "2MiB",
+            "--job-dir", str(job))
+    proc = popen(*args, home=tmp_path)
+    deadline = time.monotonic() + 60
+    while _done_chunks(job / "journal.db") < 1 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "cloudshift: interrupted" in err and "Traceback" not in err
+    again = cli(*args, "--json", home=tmp_path)
+    assert again.returncode == 0, again.stderr
+    lines = [json.loads(x) for x in again.stdout.splitlines()]
+    summary = lines[-1]
+    assert summary["event"] == "summary" and summary["resumed"] is True
+    assert summary["rows"] == 300_000
+    assert any(x["event"] == "table" for x in lines)
+    assert PASSWORD not in again.stdout + again.stderr
+    assert cli("verify", pg_dbs.src, pg_dbs.dst, "--json", home=tmp_path).returncode == 0
