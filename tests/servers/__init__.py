@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,21 @@ def unavailable(what: str, why: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(msg, pytrace=False)
     pytest.skip(msg)
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """Set variables for the session (so subprocesses see them too), restore them after."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import uuid
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from servers import ROOT, free_port, stop, unavailable, wait_for_port
+from servers import ROOT, environment, free_port, stop, unavailable, wait_for_port
 
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development key (not a secret: it is in Microsoft's documentation).
@@ -60,16 +59,10 @@ def azure_server() -> Iterator[AzureServer]:
     conn = (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
             f"BlobEndpoint={endpoint};")
     env = {"AZURE_STORAGE_CONNECTION_STRING": conn}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        yield AzureServer(endpoint, conn, env)
+        with environment(env):
+            yield AzureServer(endpoint, conn, env)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         stop(proc)
 
 

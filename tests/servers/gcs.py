@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from servers import free_port, stop, unavailable, wait_for_port
+from servers import environment, free_port, stop, unavailable, wait_for_port
 
 
 @dataclass
@@ -40,16 +39,10 @@ def gcs_server() -> Iterator[GCSServer]:
         unavailable("gcp-storage-emulator", str(exc))
     endpoint = f"http://127.0.0.1:{port}"
     env = {"STORAGE_EMULATOR_HOST": endpoint, "GOOGLE_CLOUD_PROJECT": "test"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        yield GCSServer(endpoint, env)
+        with environment(env):
+            yield GCSServer(endpoint, env)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         stop(proc)
 
 

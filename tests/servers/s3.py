@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from servers import free_port, stop, unavailable, wait_for_port
+from servers import environment, free_port, stop, unavailable, wait_for_port
 
 
 @dataclass
@@ -43,16 +42,10 @@ def s3_server() -> Iterator[S3Server]:
         unavailable("moto S3 server", str(exc))
     endpoint = f"http://127.0.0.1:{port}"
     env = {**S3_ENV, "AWS_ENDPOINT_URL": endpoint}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        yield S3Server(endpoint, env)
+        with environment(env):
+            yield S3Server(endpoint, env)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         stop(proc)
 
 
