@@ -117,7 +117,9 @@ class Servers:
         self.procs.append(subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        self.az_port = free_port()
+        # rclone 1.60 reaches Azurite only through its use_emulator flag, which is fixed to
+        # the emulator's default port.
+        self.az_port = 10000
         azurite = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
         self.procs.append(subprocess.Popen(
             [str(azurite), "--blobHost", "127.0.0.1",
@@ -141,8 +143,7 @@ class Servers:
                    RCLONE_CONFIG_S3_ENDPOINT=self.s3, RCLONE_CONFIG_S3_ACCESS_KEY_ID="bench",
                    RCLONE_CONFIG_S3_SECRET_ACCESS_KEY="bench",
                    RCLONE_CONFIG_S3_REGION="us-east-1",
-                   RCLONE_CONFIG_AZ_TYPE="azureblob", RCLONE_CONFIG_AZ_ACCOUNT=ACCOUNT,
-                   RCLONE_CONFIG_AZ_KEY=KEY, RCLONE_CONFIG_AZ_ENDPOINT=self.az,
+                   RCLONE_CONFIG_AZ_TYPE="azureblob", RCLONE_CONFIG_AZ_USE_EMULATOR="true",
                    CLOUDSHIFT_HOME=str(self.tmp / "home"))
         return env
 
@@ -375,6 +376,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 pairs: a smoke run")
     ap.add_argument("--cases", default="small-local,small-s3,large-s3,cross-cloud,many-objects")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other cases' results from bench/out/results.json")
     args = ap.parse_args()
     for tool in ("rclone", "/usr/bin/time"):
         if shutil.which(tool) is None:
@@ -384,6 +387,10 @@ def main() -> None:
     srv = Servers()
     OUT.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, object]] = []
+    earlier: list[dict[str, object]] = []
+    if args.merge and (OUT / "results.json").exists():
+        earlier = [r for r in json.loads((OUT / "results.json").read_text())["results"]
+                   if r["case"] not in args.cases.split(",")]
     try:
         for case in args.cases.split(","):
             print(f"== {case}", flush=True)
@@ -404,12 +411,15 @@ def main() -> None:
                 sys.exit(f"bench: unknown case {case}")
             results.append(r.summary())
             (OUT / "results.json").write_text(json.dumps(
-                {"results": results, "runs": [asdict(r)]}, indent=1))
+                {"results": earlier + results, "runs": [asdict(r)]}, indent=1))
             print(json.dumps(results[-1]), flush=True)
     finally:
         srv.stop()
     if not args.no_doc:
-        write_doc(results, args.quick)
+        order = {c: i for i, c in enumerate(
+            ["small-local", "small-s3", "large-s3", "cross-cloud", "many-objects"])}
+        write_doc(sorted(earlier + results, key=lambda r: order.get(str(r["case"]), 99)),
+                  args.quick)
 
 
 if __name__ == "__main__":

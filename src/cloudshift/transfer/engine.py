@@ -193,6 +193,12 @@ class Engine:
                     self._emit(Event("planned", key, s.size))
                     if journal is not None and not self.opts.dry_run and action == "copy":
                         journal.planned(s, durable=s.size > self.opts.part_size)
+                if self.opts.dry_run and action in ("copy", "delete"):
+                    # Nothing to read or write: answer here, without a hop to a worker.
+                    kind: Literal["would-copy", "would-delete"] = (
+                        "would-copy" if action == "copy" else "would-delete")
+                    self._record([_Outcome(kind, s, key)], journal, result)
+                    continue
                 pool.submit(self._work_to, outcomes, action, key, s, d)
                 inflight += 1
                 while inflight >= 2 * self.opts.transfers:
