@@ -137,20 +137,21 @@ def test_flipped_bytes_are_caught_and_resent(
         dst = f"s3://{request.getfixturevalue('s3_bucket')}/t"
         p = proxy(server.endpoint)
         endpoint = p.url
-        p.add("flip-request", method="PUT", rate=0.3)
+        p.add("flip-request", method="PUT", rate=0.3, limit=12)
     elif dst_kind == "az":
         server = request.getfixturevalue("azure_server")
         dst = f"az://{request.getfixturevalue('azure_container')}/t"
         p = proxy(server.endpoint.rsplit("/", 1)[0])
         endpoint = f"{p.url}/{ACCOUNT}"
-        p.add("flip-request", method="PUT", rate=0.3)
+        p.add("flip-request", method="PUT", rate=0.3, limit=12)
     else:
         server = request.getfixturevalue("gcs_server")
         dst = f"gs://{request.getfixturevalue('gcs_bucket')}/t"
         p = proxy(server.endpoint)
         endpoint = p.url
-        p.add("flip-request", method="POST", rate=0.3)
-        p.add("flip-request", method="PUT", rate=0.3)
+        # At most 12 flips in all, so no object can be unlucky on every attempt.
+        p.add("flip-request", method="POST", rate=0.3, limit=6)
+        p.add("flip-request", method="PUT", rate=0.3, limit=6)
     result, _ = run(src, dst, dst_endpoint=endpoint, transfers=4, retries=6)
     assert result.ok, result.failures[:3]
     flipped = sum(p.faults().values())
@@ -166,7 +167,7 @@ def test_corrupt_reads_from_the_source_are_caught(
     src = f"gs://{gcs_bucket}/src"
     assert cloudshift.copy(seed, src).ok
     p = proxy(gcs_server.endpoint)
-    p.add("flip-response", method="GET", path=r"alt=media", rate=0.3)
+    p.add("flip-response", method="GET", path=r"alt=media", rate=0.3, limit=12)
     dst = str(tmp_path / "dst")
     result, _ = run(src, dst, src_endpoint=p.url, transfers=4, retries=6)
     assert result.ok, result.failures[:3]
