@@ -8,6 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from cloudshift.storage.memory import MemoryStore
 from cloudshift.transfer.engine import Engine, TransferOptions
 from cloudshift.transfer.journal import JobSpec
 from faults import FaultProxy
+from servers import unavailable
 from servers.azure import ACCOUNT, AzureServer
 from servers.gcs import GCSServer
 from servers.s3 import S3Server
@@ -208,14 +210,20 @@ def test_source_deleted_or_changed_during_the_copy(
     assert result.copied == 9
 
 
-def test_destination_full(tmp_path: Path) -> None:
-    mnt = tmp_path / "small-disk"
+@contextmanager
+def tmpfs(mnt: Path, options: str) -> Iterator[Path]:
+    """A small filesystem of our own (needs root, as sessions and CI have)."""
     mnt.mkdir()
-    if os.system(f"mount -t tmpfs -o size=2m tmpfs {mnt} 2>/dev/null") != 0:
-        from servers import unavailable
-
+    if os.system(f"mount -t tmpfs -o {options} tmpfs {mnt} 2>/dev/null") != 0:
         unavailable("a tmpfs mount", "mount -t tmpfs failed (needs root)")
     try:
+        yield mnt
+    finally:
+        os.system(f"umount {mnt}")
+
+
+def test_destination_full(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "small-disk", "size=2m") as mnt:
         src, data = mem_source(6, size=700 * 1024)
         result, _ = run(src, str(mnt / "dst"), transfers=2, retries=1)
         assert result.failures, "a 2 MiB disk cannot hold 4.1 MiB"
@@ -225,24 +233,14 @@ def test_destination_full(tmp_path: Path) -> None:
         assert leftovers == []
         for f in (mnt / "dst").rglob("*.bin"):
             assert f.read_bytes() == data[f.relative_to(mnt / "dst").as_posix()]
-    finally:
-        os.system(f"umount {mnt}")
 
 
 def test_read_only_destination(tmp_path: Path) -> None:
-    mnt = tmp_path / "ro-disk"
-    mnt.mkdir()
-    if os.system(f"mount -t tmpfs -o size=4m,ro tmpfs {mnt} 2>/dev/null") != 0:
-        from servers import unavailable
-
-        unavailable("a tmpfs mount", "mount -t tmpfs failed (needs root)")
-    try:
+    with tmpfs(tmp_path / "ro-disk", "size=4m,ro") as mnt:
         src, data = mem_source(3, size=1000)
         result, _ = run(src, str(mnt), transfers=2, retries=1)
         assert len(result.failures) == len(data)
         assert all("Read-only file system" in f.reason for f in result.failures)
-    finally:
-        os.system(f"umount {mnt}")
 
 
 def test_bwlimit_is_honoured(tmp_path: Path) -> None:
