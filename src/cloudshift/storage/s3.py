@@ -396,8 +396,8 @@ class S3Store:
                 MultipartUpload={"Parts": parts})
         except BaseException:
             # Also on KeyboardInterrupt: parts of an unfinished upload are billed forever.
-            for fut in uploads:
-                fut.cancel()
+            # Parts already handed to the pool finish first (at most a few), so the abort
+            # below comes after every part and none can land after it.
             pool.shutdown(wait=True)
             with contextlib.suppress(Exception):
                 self._client.abort_multipart_upload(Bucket=self._bucket, Key=full,
