@@ -17,8 +17,8 @@ from cloudshift.redact import describe
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ObjectInfo, Store
 from cloudshift.transfer.checksums import common, mismatch
-from cloudshift.transfer.engine import hash_object, iter_pairs
-from cloudshift.transfer.listing import KeyFilter
+from cloudshift.transfer.engine import hash_object
+from cloudshift.transfer.listing import KeyFilter, iter_pairs
 from cloudshift.transfer.results import Event, EventSink, VerifiedObject, VerifyResult
 
 

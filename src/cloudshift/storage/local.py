@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -105,7 +106,7 @@ class LocalStore:
             st = self._path(key).stat()
         except (FileNotFoundError, NotADirectoryError, UnsafeKeyError):
             return None
-        if not os.path.isfile(self._path(key)):
+        if not stat.S_ISREG(st.st_mode):
             return None
         mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key=key, size=st.st_size, mtime=mtime, meta=ObjectMeta(mtime=mtime))

@@ -42,7 +42,7 @@ from cloudshift.storage.base import DEFAULT_PART_SIZE, ByteStream, ObjectInfo, O
 from cloudshift.transfer.checksums import Hasher, common, mismatch
 from cloudshift.transfer.journal import DoneRecord, JobSpec, Journal, jobs_root
 from cloudshift.transfer.limits import Traffic
-from cloudshift.transfer.listing import KeyFilter, SortedLookup, filtered, merge_join, ordered
+from cloudshift.transfer.listing import KeyFilter, SortedLookup, iter_pairs
 from cloudshift.transfer.results import Event, EventSink, Failure, TransferResult
 from cloudshift.uri import Location, parse
 
@@ -173,9 +173,7 @@ class Engine:
         pool = ThreadPoolExecutor(max_workers=self.opts.transfers,
                                   thread_name_prefix="cloudshift")
         try:
-            pairs = merge_join(ordered(filtered(self.src.list(), self.keep), self.src.uri),
-                               ordered(filtered(self.dst.list(), self.keep), self.dst.uri))
-            for key, s, d in pairs:
+            for key, s, d in iter_pairs(self.src, self.dst, self.keep):
                 if s is not None:
                     result.listed += 1
                 action = decide(s, d, done.get(key), self.src, self.dst, self.spec.delete)
@@ -455,9 +453,3 @@ class Engine:
 def run(spec: JobSpec, opts: TransferOptions, on_event: EventSink | None = None
         ) -> TransferResult:
     return Engine(spec, opts, on_event).run()
-
-
-def iter_pairs(src: Store, dst: Store, keep: KeyFilter
-               ) -> Iterator[tuple[str, ObjectInfo | None, ObjectInfo | None]]:
-    return merge_join(ordered(filtered(src.list(), keep), src.uri),
-                      ordered(filtered(dst.list(), keep), dst.uri))

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 from wcmatch import glob
 
 from cloudshift.errors import CloudshiftError
-from cloudshift.storage.base import ObjectInfo
+from cloudshift.storage.base import ObjectInfo, Store
 
 _FLAGS = glob.GLOBSTAR | glob.DOTMATCH | glob.MATCHBASE | glob.BRACE
 
@@ -63,6 +63,14 @@ def ordered(items: Iterable[ObjectInfo], where: str) -> Iterator[ObjectInfo]:
                                     f"'{item.key}'); cannot compare safely")
         last = item.key
         yield item
+
+
+def iter_pairs(src: Store, dst: Store, keep: KeyFilter
+               ) -> Iterator[tuple[str, ObjectInfo | None, ObjectInfo | None]]:
+    """Both stores' filtered, order-checked listings joined by key: what copy, sync and
+    verify all walk."""
+    return merge_join(ordered(filtered(src.list(), keep), src.uri),
+                      ordered(filtered(dst.list(), keep), dst.uri))
 
 
 def merge_join(left: Iterable[ObjectInfo], right: Iterable[ObjectInfo]
