@@ -6,10 +6,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cloudshift.errors import UsageError
+from cloudshift.paths import jobs_root
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ObjectInfo
 from cloudshift.transfer import engine
-from cloudshift.transfer.journal import JobSpec, Journal, jobs_root
+from cloudshift.transfer.journal import JobSpec, Journal
 from cloudshift.transfer.listing import KeyFilter, filtered
 from cloudshift.transfer.results import EventSink, TransferResult, VerifyResult
 from cloudshift.verify import VerifyOptions

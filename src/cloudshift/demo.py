@@ -23,7 +23,8 @@ from rich.console import Console
 
 from cloudshift import api
 from cloudshift.errors import ConfigError
-from cloudshift.render import Reporter, human_bytes
+from cloudshift.render import Reporter
+from cloudshift.units import human_bytes
 
 SRC_BUCKET = "shop-assets"
 DST_BUCKET = "shop-assets-migrated"

@@ -38,3 +38,9 @@ class SourceChangedError(ObjectError):
 
 class UnsafeKeyError(ObjectError):
     """A key that cannot be stored safely under a filesystem root (``..``, absolute, NUL...)."""
+
+
+class Interrupted(CloudshiftError):
+    """Stopped by a signal; the job can be resumed."""
+
+    exit_code = 130

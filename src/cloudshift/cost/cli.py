@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cloudshift.render import human_bytes
+from cloudshift.units import human_bytes
 
 if TYPE_CHECKING:  # the planner loads its price tables: only the commands that use it pay
     from cloudshift.cost.model import Line, Term

@@ -40,11 +40,12 @@ from cloudshift.cost.prices import (
     Region,
 )
 from cloudshift.errors import ConfigError, UsageError
+from cloudshift.paths import jobs_root
 from cloudshift.redact import describe
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ObjectInfo
 from cloudshift.transfer.engine import check_overlap, decide
-from cloudshift.transfer.journal import JobSpec, jobs_root
+from cloudshift.transfer.journal import JobSpec
 from cloudshift.transfer.listing import KeyFilter, filtered, merge_join, ordered
 from cloudshift.uri import parse
 

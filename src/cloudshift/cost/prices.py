@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudshift.errors import ConfigError, UsageError
-from cloudshift.transfer.journal import state_home
+from cloudshift.paths import state_home
 
 GB = 2**30
 PROVIDERS = ("aws", "gcp", "azure")

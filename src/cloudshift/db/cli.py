@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cloudshift.render import human_bytes
-from cloudshift.transfer.engine import Interrupted
+from cloudshift.errors import Interrupted
+from cloudshift.units import human_bytes
 
 db_app = typer.Typer(
     name="db",
@@ -129,7 +129,8 @@ def copy_cmd(
     no_acl: Annotated[bool, typer.Option("--no-acl", help="Do not copy GRANTs.")] = False,
     split: Annotated[str, typer.Option(
         "--split-size", help="Tables larger than this with an integer key are copied as "
-                             "several key ranges in parallel.")] = "32MiB",
+                             "several key ranges in parallel (smaller tables are loaded "
+                             "whole, with COPY FREEZE).")] = "1GiB",
     job_dir: Annotated[Path | None, typer.Option(
         "--job-dir", help="Journal folder (default: $CLOUDSHIFT_HOME/jobs/db-<id>).")] = None,
     json_out: Json = False,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudshift.db.dsn import Dsn
-from cloudshift.transfer.journal import jobs_root
+from cloudshift.paths import jobs_root
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS job (k TEXT PRIMARY KEY, v TEXT NOT NULL);

@@ -29,18 +29,19 @@ from tenacity import (
 )
 
 from cloudshift.errors import (
-    CloudshiftError,
     ConfigError,
     IntegrityError,
+    Interrupted,
     SourceChangedError,
     UnsafeKeyError,
     UsageError,
 )
+from cloudshift.paths import jobs_root
 from cloudshift.redact import describe
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ByteStream, ObjectInfo, ObjectMeta, Store
 from cloudshift.transfer.checksums import Hasher, common, mismatch
-from cloudshift.transfer.journal import DoneRecord, JobSpec, Journal, jobs_root
+from cloudshift.transfer.journal import DoneRecord, JobSpec, Journal
 from cloudshift.transfer.limits import Traffic
 from cloudshift.transfer.listing import KeyFilter, SortedLookup, iter_pairs
 from cloudshift.transfer.results import Event, EventSink, Failure, TransferResult
@@ -51,10 +52,6 @@ Action = Literal["copy", "check", "skip", "delete", "keep"]
 
 class Cancelled(BaseException):
     """Raised inside workers when the run is interrupted, so writers clean up and stop."""
-
-
-class Interrupted(CloudshiftError):
-    exit_code = 130
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloudshift.paths import jobs_root
 from cloudshift.storage.base import ObjectInfo
 
 SCHEMA = """
@@ -108,19 +108,6 @@ class DoneRecord:
 
 def _ts(info: ObjectInfo) -> float | None:
     return None if info.mtime is None else round(info.mtime.timestamp(), 6)
-
-
-def state_home() -> Path:
-    env = os.environ.get("CLOUDSHIFT_HOME")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                            "state")
-    return Path(base) / "cloudshift"
-
-
-def jobs_root() -> Path:
-    return state_home() / "jobs"
 
 
 class Journal:
