@@ -90,8 +90,6 @@ def tables(conn: psycopg.Connection[Any], *, include_partitioned: bool = False) 
         # arrays and records carry element type OIDs, which differ between servers.
         if not generated and int(typid) >= 16384:
             user_typed.add(relid)
-    # Measured on pgbench scale 20: binary COPY was no faster than text here (4.1-4.4 s vs
-    # 4.0 s), so text stays the format; builtin_types is kept for a later switch.
     pks: dict[int, tuple[list[str], str]] = {}
     for relid, names, first_type in conn.execute("""
             SELECT i.indrelid,
