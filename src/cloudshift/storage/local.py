@@ -1,7 +1,10 @@
 """``file:///path`` and plain paths: a directory tree as an object store.
 
-Writes go to a hidden temporary file in the target folder, are fsynced, then renamed into
-place, so a crash never leaves a half-written object under its real name. Keys that cannot
+Writes go to a hidden temporary file in the target folder, are read back and hashed, then
+renamed into place, so a crash never leaves a half-written object under its real name.
+Small files are the common case and cost mostly system calls, so the hot paths use file
+descriptors directly (one ``open`` each, no buffered-IO wrappers) and remember the folders
+they created. Keys that cannot
 be held safely under the root (``..``, absolute paths, empty segments, NUL, trailing ``/``)
 are refused per object with :class:`UnsafeKeyError` rather than written somewhere else.
 """
@@ -9,9 +12,11 @@ are refused per object with :class:`UnsafeKeyError` rather than written somewher
 from __future__ import annotations
 
 import contextlib
+import errno
+import itertools
 import os
+import secrets
 import stat
-import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,12 +56,22 @@ def _safe_parts(key: str) -> list[str]:
     return parts
 
 
+_OPEN_NEW = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
 class LocalStore:
     capabilities = Capabilities(cheap_read=True)
 
     def __init__(self, loc: Location) -> None:
         self.root = Path(loc.prefix)
+        self._root = str(self.root)
         self.uri = str(loc)
+        self._made: set[str] = set()   # folders known to exist (created or found)
+        # Temporary names: unique within this process by the counter, across processes by
+        # the token; O_EXCL catches the rest.
+        self._tmp_token = f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(3)}-"
+        self._tmp_seq = itertools.count()
 
     def check(self) -> None:
         if self.root.exists() and not self.root.is_dir():
@@ -70,6 +85,9 @@ class LocalStore:
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*_safe_parts(key))
+
+    def _file(self, key: str) -> str:
+        return os.path.join(self._root, *_safe_parts(key))
 
     def list(self) -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
@@ -112,45 +130,73 @@ class LocalStore:
         return ObjectInfo(key=key, size=st.st_size, mtime=mtime, meta=ObjectMeta(mtime=mtime))
 
     def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        with open(self._path(key), "rb") as f:
-            while chunk := f.read(chunk_size):
+        fd = os.open(self._file(key), _OPEN_READ)
+        try:
+            while chunk := os.read(fd, chunk_size):
                 yield chunk
+        finally:
+            os.close(fd)
+
+    def _folder(self, path: str, key: str) -> str:
+        folder = os.path.dirname(path)
+        if folder not in self._made:
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as exc:
+                raise UnsafeKeyError(f"key '{key}' needs a folder where a file of the same "
+                                     "name already exists") from exc
+            self._made.add(folder)
+        return folder
 
     def write(self, key: str, stream: ByteStream, *, size: int, meta: ObjectMeta,
               checksums: Mapping[str, str], part_size: int = DEFAULT_PART_SIZE) -> ObjectInfo:
-        path = self._path(key)
+        path = self._file(key)
+        folder = self._folder(path, key)
+        while True:
+            tmp = os.path.join(folder, f"{self._tmp_token}{next(self._tmp_seq)}")
+            try:
+                fd = os.open(tmp, _OPEN_NEW, 0o666)
+                break
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                # The folder was removed since we made it (a delete pruned it): make it again.
+                self._made.discard(folder)
+                self._folder(path, key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as exc:
-            raise UnsafeKeyError(f"key '{key}' needs a folder where a file of the same name "
-                                 "already exists") from exc
-        tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}")
-        try:
-            with open(tmp, "wb") as f:
+            try:
                 while chunk := stream.read(part_size):
-                    f.write(chunk)
-            if stream.bytes_read != size:
-                raise SourceChangedError(f"source delivered {stream.bytes_read} bytes, "
-                                         f"listed size was {size}")
-            # Read back what the disk holds: the checksum we report is of the stored file,
-            # not of the bytes we meant to write.
-            stored = Hasher()
-            with open(tmp, "rb") as f:
-                while chunk := f.read(DEFAULT_CHUNK_SIZE):
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                if stream.bytes_read != size:
+                    raise SourceChangedError(f"source delivered {stream.bytes_read} bytes, "
+                                             f"listed size was {size}")
+                # Read back what the file holds: the checksum we report is of the stored
+                # file, not of the bytes we meant to write.
+                stored = Hasher()
+                offset = 0
+                while chunk := os.pread(fd, DEFAULT_CHUNK_SIZE, offset):
                     stored.update(chunk)
-            digests = stored.hexdigests()
-            bad = mismatch(digests, checksums)
-            if bad is not None:
-                raise IntegrityError(f"{bad} of the written file differs from the source's")
-            if meta.mtime is not None:
-                ts = meta.mtime.timestamp()
-                os.utime(tmp, (ts, ts))
+                    offset += len(chunk)
+                digests = stored.hexdigests()
+                bad = mismatch(digests, checksums)
+                if bad is not None:
+                    raise IntegrityError(f"{bad} of the written file differs from the source's")
+                if meta.mtime is not None:
+                    ts = meta.mtime.timestamp()
+                    os.utime(fd, (ts, ts))
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno in (errno.EISDIR, errno.ENOTEMPTY):
+                raise UnsafeKeyError(f"key '{key}' names a folder that already exists at the "
+                                     "destination") from exc
             raise
-        st = path.stat()
         return ObjectInfo(key=key, size=st.st_size,
                           mtime=datetime.fromtimestamp(st.st_mtime, tz=UTC),
                           checksums=digests)
@@ -176,4 +222,5 @@ class LocalStore:
                 parent.rmdir()
             except OSError:
                 break
+            self._made.discard(str(parent))
             parent = parent.parent

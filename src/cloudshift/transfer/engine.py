@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -48,6 +49,12 @@ from cloudshift.transfer.results import Event, EventSink, Failure, TransferResul
 from cloudshift.uri import Location, parse
 
 Action = Literal["copy", "check", "skip", "delete", "keep"]
+Work = tuple[Action, str, ObjectInfo | None, ObjectInfo | None]
+
+# Between two local or in-memory stores an object takes ~0.2 ms to copy, about what handing
+# it to a worker thread and back costs; such objects travel to workers in batches.
+BATCH_OBJECTS = 32
+BATCH_BYTES = 4 << 20
 
 
 class Cancelled(BaseException):
@@ -165,8 +172,12 @@ class Engine:
         # Workers put outcomes on one queue; the coordinator counts what is in flight.
         # (concurrent.futures.wait() re-arms a waiter on every pending future per call,
         # which costs more than a small object's copy.)
-        outcomes: SimpleQueue[_Outcome] = SimpleQueue()
+        outcomes: SimpleQueue[list[_Outcome]] = SimpleQueue()
         inflight = 0
+        batching = self.src.capabilities.cheap_read and self.dst.capabilities.cheap_read
+        batch: list[Work] = []
+        batch_bytes = 0
+        most = 2 * self.opts.transfers * (BATCH_OBJECTS if batching else 1)
         pool = ThreadPoolExecutor(max_workers=self.opts.transfers,
                                   thread_name_prefix="cloudshift")
         try:
@@ -186,18 +197,34 @@ class Engine:
                     result.planned += 1
                     result.planned_bytes += s.size
                     self._emit(Event("planned", key, s.size))
-                    if journal is not None and not self.opts.dry_run and action == "copy":
-                        journal.planned(s, durable=s.size > self.opts.part_size)
+                    if journal is not None and not self.opts.dry_run and action == "copy" \
+                            and s.size > self.opts.part_size:
+                        # Only what is sent in parts needs to be on record before it starts:
+                        # after a kill, the next run aborts the upload this one left open.
+                        # A single-request object left unfinished is simply copied again.
+                        journal.planned(s, durable=True)
                 if self.opts.dry_run and action in ("copy", "delete"):
                     # Nothing to read or write: answer here, without a hop to a worker.
                     kind: Literal["would-copy", "would-delete"] = (
                         "would-copy" if action == "copy" else "would-delete")
                     self._record([_Outcome(kind, s, key)], journal, result)
                     continue
-                pool.submit(self._work_to, outcomes, action, key, s, d)
                 inflight += 1
-                while inflight >= 2 * self.opts.transfers:
+                size = s.size if s is not None else 0
+                if batching and size <= self.opts.part_size:
+                    batch.append((action, key, s, d))
+                    batch_bytes += size
+                    if len(batch) < BATCH_OBJECTS and batch_bytes < BATCH_BYTES:
+                        continue
+                    pool.submit(self._work_batch, outcomes, batch)
+                    batch, batch_bytes = [], 0
+                else:
+                    pool.submit(self._work_batch, outcomes, [(action, key, s, d)])
+                while inflight >= most:
                     inflight -= self._collect(outcomes, journal, result)
+            if batch:
+                pool.submit(self._work_batch, outcomes, batch)
+                batch = []
             self._emit(Event("listed", size=result.listed))
             while inflight:
                 inflight -= self._collect(outcomes, journal, result)
@@ -246,15 +273,15 @@ class Engine:
                               hint="set CLOUDSHIFT_HOME or --job-dir to a writable folder"
                               ) from exc
 
-    def _collect(self, outcomes: SimpleQueue[_Outcome], journal: Journal | None,
+    def _collect(self, outcomes: SimpleQueue[list[_Outcome]], journal: Journal | None,
                  result: TransferResult) -> int:
         """Wait a little for finished objects, record them, keep the journal current, and
         return how many were recorded."""
         finished: list[_Outcome] = []
         try:
-            finished.append(outcomes.get(timeout=Journal.COMMIT_EVERY_S))
+            finished.extend(outcomes.get(timeout=Journal.COMMIT_EVERY_S))
             while True:
-                finished.append(outcomes.get_nowait())
+                finished.extend(outcomes.get_nowait())
         except Empty:
             pass
         self._record(finished, journal, result)
@@ -296,13 +323,20 @@ class Engine:
                 self._emit(Event("failed", out.key, reason=reason))
 
     # --- worker threads -------------------------------------------------------------------
-    def _work_to(self, outcomes: SimpleQueue[_Outcome], action: Action, key: str,
-                 s: ObjectInfo | None, d: ObjectInfo | None) -> None:
+    def _work_batch(self, outcomes: SimpleQueue[list[_Outcome]], batch: list[Work]) -> None:
+        done: list[_Outcome] = []
         try:
-            out = self._work(action, key, s, d)
-        except BaseException as exc:  # never lose track of an object, whatever happened
-            out = _Outcome("failed", s, key, reason=describe(exc))
-        outcomes.put(out)
+            for action, key, s, d in batch:
+                try:
+                    out = self._work(action, key, s, d)
+                except BaseException as exc:  # never lose track of an object, whatever happened
+                    out = _Outcome("failed", s, key, reason=describe(exc))
+                done.append(out)
+                if len(batch) > 1 and len(done) >= 8:
+                    outcomes.put(done)
+                    done = []
+        finally:
+            outcomes.put(done)
 
     def _work(self, action: Action, key: str, s: ObjectInfo | None, d: ObjectInfo | None
               ) -> _Outcome:
@@ -349,8 +383,23 @@ class Engine:
         return bool(common(src_sums, dst_sums)) and mismatch(src_sums, dst_sums) is None
 
     def _copy_with_retries(self, s: ObjectInfo) -> _Outcome:
-        retrying = Retrying(stop=stop_after_attempt(max(1, self.opts.retries)),
-                            wait=wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.5),
+        # Most objects go through on the first try; only a failure pays for the retry
+        # machinery, which then makes the remaining attempts.
+        try:
+            return self._copy_once(s)
+        except SourceChangedError:
+            if self.opts.retries <= 1:
+                raise
+            s = self.src.stat(s.key) or s   # the next attempt copies it as it is now
+        except Exception as exc:
+            if self.opts.retries <= 1 or not _retryable(exc):
+                raise
+        # The backoff before the second attempt: 0.2 s plus jitter, doubling from there.
+        if self._cancel.wait(0.2 + random.uniform(0, 0.5)):
+            raise Cancelled
+        retrying = Retrying(stop=stop_after_attempt(self.opts.retries - 1),
+                            wait=wait_exponential_jitter(multiplier=0.4, max=5.0,
+                                                         jitter=0.5),
                             retry=retry_if_exception(_retryable), reraise=True)
         current = s
 
@@ -359,12 +408,11 @@ class Engine:
             try:
                 return self._copy_once(current)
             except SourceChangedError:
-                # The next attempt copies the object as it is now, if it still exists.
                 current = self.src.stat(s.key) or current
                 raise
 
         out: _Outcome = retrying(attempt)
-        return replace(out, attempts=retrying.statistics.get("attempt_number", 1))
+        return replace(out, attempts=1 + retrying.statistics.get("attempt_number", 1))
 
     def _copy_once(self, s: ObjectInfo) -> _Outcome:
         meta, src_sums, chunks = self._open_source(s)
