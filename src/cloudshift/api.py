@@ -13,8 +13,8 @@ from cloudshift.transfer import engine
 from cloudshift.transfer.journal import JobSpec, Journal
 from cloudshift.transfer.listing import KeyFilter, filtered
 from cloudshift.transfer.results import EventSink, TransferResult, VerifyResult
-from cloudshift.verify import VerifyOptions
-from cloudshift.verify import verify as _verify
+from cloudshift.transfer.verify import VerifyOptions
+from cloudshift.transfer.verify import verify as _verify
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest allowed multipart part
 
@@ -85,7 +85,7 @@ def verify(src: str, dst: str, *, download: bool = False, transfers: int = 16,
            include: Sequence[str] = (), exclude: Sequence[str] = (),
            src_endpoint: str | None = None, dst_endpoint: str | None = None,
            on_event: EventSink | None = None) -> VerifyResult:
-    """Compare both sides object by object; see :mod:`cloudshift.verify` for the levels."""
+    """Compare both sides object by object; see :mod:`cloudshift.transfer.verify` for the levels."""
     opts = VerifyOptions(download=download, transfers=transfers, include=tuple(include),
                          exclude=tuple(exclude), src_endpoint=src_endpoint,
                          dst_endpoint=dst_endpoint)
