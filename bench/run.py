@@ -29,7 +29,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -46,9 +52,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 60) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server pid {proc.pid} exited ({proc.returncode}) before port "
+                               f"{port} opened")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
@@ -117,17 +126,21 @@ class Servers:
         self.procs.append(subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        # rclone 1.60 reaches Azurite only through its use_emulator flag, which is fixed to
-        # the emulator's default port.
-        self.az_port = 10000
+        # rclone reaches Azurite through a per-container SAS URL (see az_sas_url), so any
+        # port will do. Telemetry off: Azurite 3.35 otherwise keeps trying to reach Azure.
+        self.az_port = free_port()
         azurite = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
         self.procs.append(subprocess.Popen(
-            [str(azurite), "--blobHost", "127.0.0.1",
-             "--blobPort", str(self.az_port), "--skipApiVersionCheck", "--silent", "--loose",
-             "--inMemoryPersistence"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_port(self.s3_port)
-        wait_port(self.az_port)
+            [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(self.az_port),
+             "--skipApiVersionCheck", "--silent", "--loose", "--inMemoryPersistence",
+             "--disableTelemetry"],
+            cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            for proc, port in zip(self.procs, (self.s3_port, self.az_port), strict=True):
+                wait_port(port, proc)
+        except RuntimeError:
+            self.stop()
+            raise
         self.s3 = f"http://127.0.0.1:{self.s3_port}"
         self.az = f"http://127.0.0.1:{self.az_port}/{ACCOUNT}"
 
@@ -143,11 +156,15 @@ class Servers:
                    RCLONE_CONFIG_S3_ENDPOINT=self.s3, RCLONE_CONFIG_S3_ACCESS_KEY_ID="bench",
                    RCLONE_CONFIG_S3_SECRET_ACCESS_KEY="bench",
                    RCLONE_CONFIG_S3_REGION="us-east-1",
-                   RCLONE_CONFIG_AZ_TYPE="azureblob", RCLONE_CONFIG_AZ_USE_EMULATOR="true",
+                   # The az remote gets its SAS URL per run (az_sas_url): rclone 1.60's
+                   # azureblob has no endpoint URL option (endpoint is a domain suffix), and
+                   # with use_emulator Debian's 1.60.1 sends requests with an empty URL
+                   # ('unsupported protocol scheme ""') and retries them forever.
+                   RCLONE_CONFIG_AZ_TYPE="azureblob",
                    CLOUDSHIFT_HOME=str(self.tmp / "home"))
         return env
 
-    def s3_client(self):  # type: ignore[no-untyped-def]
+    def s3_client(self) -> S3Client:
         import boto3
         from botocore.config import Config
 
@@ -155,11 +172,32 @@ class Servers:
                             aws_access_key_id="bench", aws_secret_access_key="bench",
                             config=Config(max_pool_connections=64))
 
-    def az_client(self):  # type: ignore[no-untyped-def]
+    def az_client(self, pool: int = 10) -> Any:
+        import requests
+        from azure.core.pipeline.transport import RequestsTransport
         from azure.storage.blob import BlobServiceClient
 
-        return BlobServiceClient.from_connection_string(self.env()[
-            "AZURE_STORAGE_CONNECTION_STRING"])
+        # The SDK's default requests pool keeps 10 connections: too few for 16 threads.
+        session = requests.Session()
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=pool))
+        return BlobServiceClient.from_connection_string(
+            self.env()["AZURE_STORAGE_CONNECTION_STRING"],
+            transport=RequestsTransport(session=session))
+
+    def az_sas_url(self, container: str) -> str:
+        """A container SAS URL (read, add, create, write, delete, list; 1 hour) for rclone.
+
+        With it rclone needs no account, key or endpoint; the remote path must still name
+        the container (`az:CONTAINER/dir`), and rclone checks that it matches the URL's.
+        """
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        sas = generate_container_sas(
+            ACCOUNT, container, account_key=KEY,
+            permission=ContainerSasPermissions(read=True, add=True, create=True, write=True,
+                                               delete=True, list=True),
+            expiry=datetime.now(UTC) + timedelta(hours=1))
+        return f"{self.az}/{container}?{sas}"
 
     def new_bucket(self) -> str:
         name = f"b-{uuid.uuid4().hex[:10]}"
@@ -169,7 +207,8 @@ class Servers:
     def drop_bucket(self, name: str) -> None:
         c = self.s3_client()
         for page in c.get_paginator("list_objects_v2").paginate(Bucket=name):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            keys: list[ObjectIdentifierTypeDef] = [{"Key": o["Key"]}
+                                                   for o in page.get("Contents", [])]
             for i in range(0, len(keys), 1000):
                 c.delete_objects(Bucket=name, Delete={"Objects": keys[i:i + 1000]})
         c.delete_bucket(Bucket=name)
@@ -179,8 +218,17 @@ class Servers:
         self.az_client().create_container(name)
         return name
 
-    def drop_container(self, name: str) -> None:
-        self.az_client().delete_container(name)
+    def drop_container(self, name: str, expect: tuple[str, int] | None = None) -> None:
+        """Delete a container; with expect=(prefix, n), first check it holds n blobs there."""
+        client = self.az_client()
+        if expect is not None:
+            prefix, n = expect
+            found = sum(1 for _ in client.get_container_client(name).list_blob_names(
+                name_starts_with=prefix))
+            if found != n:
+                raise RuntimeError(f"container {name}: {found} blobs under {prefix!r}, "
+                                   f"expected {n}")
+        client.delete_container(name)
 
     def stop(self) -> None:
         for p in self.procs:
@@ -212,14 +260,25 @@ def rc_cmd(src: str, dst: str, extra: list[str] | None = None) -> list[str]:
             str(TRANSFERS), "--checksum", "-q", *(extra or [])]
 
 
+@dataclass
+class Trial:
+    """One run's two commands (only one is run), its cleanup, and extra rclone env."""
+
+    cs: list[str]
+    rc: list[str]
+    cleanup: Callable[[], None]
+    rc_env: dict[str, str] = field(default_factory=dict)
+
+
 def pairs(result: CaseResult, n: int, env: dict[str, str],
-          make: Callable[[], tuple[list[str], list[str], Callable[[], None]]]) -> None:
+          make: Callable[[], Trial]) -> None:
     for i in range(n):
         for tool in ("cloudshift", "rclone"):
-            cs, rc, cleanup = make()
-            run = timed(cs if tool == "cloudshift" else rc, env)
+            t = make()
+            cmd, run_env = (t.cs, env) if tool == "cloudshift" else (t.rc, {**env, **t.rc_env})
+            run = timed(cmd, run_env)
             getattr(result, tool).append(run)
-            cleanup()
+            t.cleanup()
             print(f"  {result.case} pair {i + 1} {tool}: {run.seconds:.2f}s "
                   f"{run.rss_mb:.0f} MB", flush=True)
 
@@ -248,10 +307,10 @@ def case_small_local(srv: Servers, n_pairs: int, scale: float) -> CaseResult:
     with workdir() as w:
         make_files(w / "src", n, 4 * KiB)
 
-        def make() -> tuple[list[str], list[str], Callable[[], None]]:
+        def make() -> Trial:
             dst = w / f"dst-{uuid.uuid4().hex[:6]}"
-            return (cs_cmd(str(w / "src"), str(dst)), rc_cmd(str(w / "src"), str(dst)),
-                    lambda: shutil.rmtree(dst, ignore_errors=True))
+            return Trial(cs_cmd(str(w / "src"), str(dst)), rc_cmd(str(w / "src"), str(dst)),
+                         lambda: shutil.rmtree(dst, ignore_errors=True))
 
         pairs(res, n_pairs, srv.env(), make)
     return res
@@ -265,11 +324,11 @@ def case_to_s3(srv: Servers, n_pairs: int, name: str, n: int, size: int,
     with workdir() as w:
         make_files(w / "src", n, size)
 
-        def make() -> tuple[list[str], list[str], Callable[[], None]]:
+        def make() -> Trial:
             bucket = srv.new_bucket()
-            return (cs_cmd(str(w / "src"), f"s3://{bucket}/data", extra_cs),
-                    rc_cmd(str(w / "src"), f"s3:{bucket}/data", extra_rc),
-                    lambda: srv.drop_bucket(bucket))
+            return Trial(cs_cmd(str(w / "src"), f"s3://{bucket}/data", extra_cs),
+                         rc_cmd(str(w / "src"), f"s3:{bucket}/data", extra_rc),
+                         lambda: srv.drop_bucket(bucket))
 
         pairs(res, n_pairs, srv.env(), make)
         bucket = srv.new_bucket()
@@ -299,15 +358,17 @@ def case_cross_cloud(srv: Servers, n_pairs: int, scale: float) -> CaseResult:
             Bucket=bucket, Key=f"data/d{i // 1000:04d}/f{i:07d}.bin",
             Body=i.to_bytes(8, "little") + blob[8:]), range(n)))
 
-    def make() -> tuple[list[str], list[str], Callable[[], None]]:
+    def make() -> Trial:
         container = srv.new_container()
-        return (cs_cmd(f"s3://{bucket}/data", f"az://{container}/data"),
-                rc_cmd(f"s3:{bucket}/data", f"az:{container}/data"),
-                lambda: srv.drop_container(container))
+        return Trial(cs_cmd(f"s3://{bucket}/data", f"az://{container}/data"),
+                     rc_cmd(f"s3:{bucket}/data", f"az:{container}/data"),
+                     lambda: srv.drop_container(container, ("data/", n)),
+                     {"RCLONE_CONFIG_AZ_SAS_URL": srv.az_sas_url(container)})
 
     pairs(res, n_pairs, srv.env(), make)
+    # Ceiling: a plain TRANSFERS-thread loop PUTting n blobs of the same size into Azurite.
     container = srv.new_container()
-    cc = srv.az_client().get_container_client(container)
+    cc = srv.az_client(pool=TRANSFERS).get_container_client(container)
 
     def put(i: int) -> int:
         cc.upload_blob(f"c/{i}", blob, overwrite=True)
@@ -326,10 +387,10 @@ def case_many_objects(srv: Servers, n_pairs: int, scale: float) -> CaseResult:
     with workdir() as w:
         make_files(w / "src", n, 4)
 
-        def make() -> tuple[list[str], list[str], Callable[[], None]]:
+        def make() -> Trial:
             dst = w / f"dst-{uuid.uuid4().hex[:6]}"
-            return (cs_cmd(str(w / "src"), str(dst), ["--dry-run"]),
-                    rc_cmd(str(w / "src"), str(dst), ["--dry-run"]), lambda: None)
+            return Trial(cs_cmd(str(w / "src"), str(dst), ["--dry-run"]),
+                         rc_cmd(str(w / "src"), str(dst), ["--dry-run"]), lambda: None)
 
         pairs(res, n_pairs, srv.env(), make)
     return res
