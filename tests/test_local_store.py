@@ -53,3 +53,28 @@ def test_delete_prunes_empty_folders(tmp_path: Path) -> None:
     store.delete("a/b/c.txt")
     assert list(tmp_path.iterdir()) == []
     assert tmp_path.exists()
+
+
+def test_write_after_its_folder_was_pruned(tmp_path: Path) -> None:
+    # The store remembers folders it made; a delete that prunes one must not break the
+    # next write into it (sync --delete does both in one run).
+    store = LocalStore(parse(str(tmp_path)))
+    put(store, "a/b/one", b"1")
+    store.delete("a/b/one")
+    assert not (tmp_path / "a").exists()
+    put(store, "a/b/two", b"2")
+    assert (tmp_path / "a" / "b" / "two").read_bytes() == b"2"
+    # Removed behind the store's back too.
+    (tmp_path / "a" / "b" / "two").unlink()
+    (tmp_path / "a" / "b").rmdir()
+    put(store, "a/b/three", b"3")
+    assert (tmp_path / "a" / "b" / "three").read_bytes() == b"3"
+    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == ["three"]
+
+
+def test_key_naming_an_existing_folder_is_refused(tmp_path: Path) -> None:
+    store = LocalStore(parse(str(tmp_path)))
+    put(store, "x/inner", b"1")
+    with pytest.raises(UnsafeKeyError):
+        put(store, "x", b"2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
