@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -81,11 +82,14 @@ def _no_uploads(client: Any, bucket: str) -> bool:
 
 
 def _sent(store: S3Store, operation: str) -> list[Any]:
-    """Every prepared request ``store`` sends for ``operation`` (appended as they go)."""
+    """Every prepared request ``store`` sends for ``operation`` (appended as they go), with
+    its body as it was sent (part buffers are reused once a part is up)."""
     seen: list[Any] = []
 
     def hook(request: Any, **_: Any) -> None:
-        seen.append(request)
+        body = None if request.body is None else _body(request.body)
+        seen.append(SimpleNamespace(url=request.url, method=request.method,
+                                    headers=request.headers, body=body))
 
     store._client.meta.events.register(f"before-send.s3.{operation}", hook)
     return seen
@@ -125,6 +129,8 @@ def test_multipart_roundtrip(s3_server: S3Server, s3_bucket: str) -> None:
     assert sorted(len(b) for b in bodies) == [MiB, PART, PART]
     for p, b in zip(parts, bodies, strict=True):
         assert _header(p, "Content-MD5") == base64.b64encode(hashlib.md5(b).digest()).decode()
+        # As botocore does for file-like bodies: the server may refuse before the body goes.
+        assert _header(p, "Expect") == "100-continue"
     digests = b"".join(hashlib.md5(data[i:i + PART]).digest() for i in range(0, len(data), PART))
     expected_etag = f"{hashlib.md5(digests).hexdigest()}-3"
     assert info.etag == expected_etag
@@ -193,6 +199,87 @@ def test_listing_order_and_relative_keys(s3_server: S3Server, s3_bucket: str) ->
     assert sizes["a/b"] == len(b"pre/a/b")
     whole = [o.key for o in _store(s3_bucket).list()]
     assert whole == sorted([f"pre/{k}" for k in inside] + outside + ["pre/"])
+
+
+class _PeakBodies(s3_module._BodyBuffers):
+    """The process's body buffers, remembering the most bytes in use at once."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.peak = 0
+
+    def acquire(self, size: int) -> bytearray:
+        buf = super().acquire(size)
+        with self._cond:
+            self.peak = max(self.peak, self.in_use)
+        return buf
+
+
+def test_parts_in_memory_stay_within_the_process_limit(
+        s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    bodies = _PeakBodies(5 * PART)
+    monkeypatch.setattr(s3_module, "_BODIES", bodies)
+    # Two stores (as a copy and a verify might have), four objects of four parts: without the
+    # limit up to 4 x (PARTS_PER_OBJECT + 1) parts could be in memory at once.
+    stores = [_store(s3_bucket, "a"), _store(s3_bucket, "b")]
+    blobs = {f"k{i}": _data(4 * PART - i) for i in range(4)}
+    with ThreadPoolExecutor(4) as pool:
+        infos = list(pool.map(lambda i: _write(stores[i % 2], f"k{i}", blobs[f"k{i}"]),
+                              range(4)))
+    assert all(info.checksums == {"md5": _md5(blobs[info.key])} for info in infos)
+    assert PART < bodies.peak <= 5 * PART
+    assert bodies.in_use == 0
+    client = s3_server.client()
+    for i in range(4):
+        got = client.get_object(Bucket=s3_bucket, Key=f"{'ab'[i % 2]}/k{i}")["Body"].read()
+        assert got == blobs[f"k{i}"]
+    assert _no_uploads(client, s3_bucket)
+
+
+def test_part_buffers_are_reused_and_bounded() -> None:
+    bodies = s3_module._BodyBuffers(3 * PART)
+    first = bodies.acquire(PART)
+    bodies.release(first)
+    assert bodies.acquire(PART) is first  # kept for the next part of the same size
+    second = bodies.acquire(PART)
+    small = bodies.acquire(1000)
+    assert bodies.in_use == 2 * PART + 1000
+    bodies.release(small)
+    bodies.release(first)
+    bodies.release(second)
+    assert bodies.in_use == 0
+    # A part larger than the limit still goes, and cached buffers make room for it.
+    big = bodies.acquire(4 * PART)
+    assert len(big) == 4 * PART and bodies.in_use == 4 * PART
+    bodies.release(big)
+    assert bodies.in_use == 0
+
+
+def test_byte_stream_read_and_readinto_hash_every_byte_once() -> None:
+    data = _data(5 * MiB + 12345)
+    sizes = [MiB, 1, 0, 700_000, MiB, 3 * MiB]  # uneven chunks, one empty
+    chunks, pos = [], 0
+    for n in sizes:
+        chunks.append(data[pos:pos + n])
+        pos += n
+    assert pos >= len(data) and b"".join(chunks) == data
+    counted: list[int] = []
+    stream = ByteStream(iter(chunks), expected_size=len(data), on_bytes=counted.append)
+    first = stream.read(MiB)
+    assert first is chunks[0]  # exactly one whole chunk: handed on without a copy
+    buf = bytearray(MiB)
+    assert stream.readinto(buf) == MiB  # across three chunks, ending inside one
+    assert stream.read(10) == data[2 * MiB:2 * MiB + 10]
+    rest = bytearray(len(data))
+    got = stream.readinto(memoryview(rest)[:2 * MiB])
+    assert got == 2 * MiB
+    tail = stream.read()
+    assert stream.read(5) == b"" and stream.readinto(bytearray(5)) == 0
+    assert first + bytes(buf) + data[2 * MiB:2 * MiB + 10] + bytes(rest[:got]) + tail == data
+    assert stream.bytes_read == len(data) == sum(counted)
+    crc = google_crc32c.Checksum()
+    crc.update(data)
+    assert stream.checksums() == {"md5": _md5(data), "crc32c": crc.digest().hex()}
 
 
 # -- metadata -------------------------------------------------------------------------------
@@ -286,15 +373,18 @@ def _failing_chunks(data: bytes, exc: BaseException) -> Iterator[bytes]:
 
 @pytest.mark.parametrize("exc", [RuntimeError("disk gone"), KeyboardInterrupt()],
                          ids=["error", "interrupt"])
-def test_failed_multipart_aborts(s3_server: S3Server, s3_bucket: str,
-                                 exc: BaseException) -> None:
+def test_failed_multipart_aborts(s3_server: S3Server, s3_bucket: str, exc: BaseException,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     store = _store(s3_bucket)
     parts = _sent(store, "UploadPart")
     stream = ByteStream(_failing_chunks(_data(7 * MiB), exc), expected_size=11 * MiB)
+    bodies = _PeakBodies(s3_module.DEFAULT_BODY_MEMORY)
+    monkeypatch.setattr(s3_module, "_BODIES", bodies)
     with pytest.raises(type(exc)):
         store.write("k", stream, size=11 * MiB, meta=ObjectMeta(), checksums={},
                     part_size=PART)
     assert len(parts) == 1  # the failure came mid-upload, after a part was stored
+    assert bodies.in_use == 0  # every part's buffer went back
     client = s3_server.client()
     assert _no_uploads(client, s3_bucket)
     assert _no_object(client, s3_bucket, "k")

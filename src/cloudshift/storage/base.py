@@ -69,39 +69,92 @@ class ByteStream:
     """A pull stream over an iterator of chunks, hashing every byte handed out.
 
     Writers call :meth:`read` with their part size and get exactly that many bytes until the
-    end. ``expected_size`` guards against a source that changed after it was listed.
+    end, or :meth:`readinto` to fill a buffer they own (no intermediate copy).
+    ``expected_size`` guards against a source that changed after it was listed.
+
+    Bytes are copied once on their way through: a chunk is kept as it came (bytes are
+    immutable) until a caller takes it, then copied into the caller's buffer, or into the
+    ``bytes`` that :meth:`read` returns (a read of exactly one whole chunk returns the chunk).
     """
 
     def __init__(self, chunks: Iterator[bytes], expected_size: int | None = None,
                  on_bytes: object | None = None) -> None:
         self._chunks = chunks
-        self._buf = bytearray()
+        self._rest = memoryview(b"")  # what is left of the current chunk
         self._eof = False
         self.hasher = Hasher()
         self.expected_size = expected_size
         self._on_bytes = on_bytes
 
-    def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes (all that is left when ``n < 0``); ``b""`` at the end."""
-        while not self._eof and (n < 0 or len(self._buf) < n):
+    def _take(self, limit: int) -> memoryview | bytes | None:
+        """Up to ``limit`` bytes (all of the current chunk when ``limit < 0``), without
+        copying; None at the end."""
+        while not self._rest:
+            if self._eof:
+                return None
             try:
                 chunk = next(self._chunks)
             except StopIteration:
                 self._eof = True
+                return None
+            if not chunk:
+                continue
+            if not isinstance(chunk, bytes):
+                # A mutable chunk (bytearray, memoryview) may be reused by its source once we
+                # ask for the next one: keep a copy.
+                chunk = bytes(chunk)
+            if limit < 0 or len(chunk) <= limit:
+                return chunk
+            self._rest = memoryview(chunk)
+        rest = self._rest
+        if limit < 0 or len(rest) <= limit:
+            self._rest = memoryview(b"")
+            return rest
+        self._rest = rest[limit:]
+        return rest[:limit]
+
+    def _handed_out(self, n: int) -> None:
+        if n and callable(self._on_bytes):
+            self._on_bytes(n)
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all that is left when ``n < 0``); ``b""`` at the end. Fewer
+        than ``n`` only at the end."""
+        pieces: list[memoryview | bytes] = []
+        got = 0
+        while n < 0 or got < n:
+            piece = self._take(-1 if n < 0 else n - got)
+            if piece is None:
                 break
-            if chunk:
-                self._buf += chunk
-        if n < 0 or n >= len(self._buf):
-            out = bytes(self._buf)
-            self._buf.clear()
-        else:
-            out = bytes(self._buf[:n])
-            del self._buf[:n]
+            pieces.append(piece)
+            got += len(piece)
+        # Exactly one whole chunk goes on as it is; anything else is joined (one copy).
+        first = pieces[0] if len(pieces) == 1 else None
+        out = first if isinstance(first, bytes) else b"".join(pieces)
+        del pieces
         if out:
             self.hasher.update(out)
-            if callable(self._on_bytes):
-                self._on_bytes(len(out))
+            self._handed_out(got)
         return out
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        """Fill ``buffer`` from the stream; returns how many bytes were written, fewer than
+        ``len(buffer)`` only at the end (0 once the stream is exhausted)."""
+        got = 0
+        with memoryview(buffer) as whole, whole.cast("B") as view:
+            size = len(view)
+            while got < size:
+                piece = self._take(size - got)
+                if piece is None:
+                    break
+                end = got + len(piece)
+                view[got:end] = piece
+                # google-crc32c takes only bytes: hash the chunk itself (copying a slice of
+                # one only where a chunk straddles the end of the buffer).
+                self.hasher.update(piece if isinstance(piece, bytes) else bytes(piece))
+                got = end
+        self._handed_out(got)
+        return got
 
     @property
     def bytes_read(self) -> int:
@@ -112,6 +165,7 @@ class ByteStream:
         return self.hasher.hexdigests()
 
     def close(self) -> None:
+        self._rest = memoryview(b"")
         close = getattr(self._chunks, "close", None)
         if callable(close):
             close()

@@ -22,7 +22,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -110,6 +110,59 @@ _WORD_BYTES = 45  # 45 bytes -> 60 base64 chars -> a 72-char encoded-word (RFC 2
 
 PARTS_PER_OBJECT = 4  # as rclone's --s3-upload-concurrency default
 DEFAULT_PART_SLOTS = 16
+# Bytes of request bodies (parts, and single PUTs) held in memory at once by all S3 stores of
+# the process together. Ten 16 MiB parts keep the server busy (bench large-s3: 6 to 14 parts
+# all copy as fast as moto takes them) and hold 16 transfers of large objects to ~240 MB.
+DEFAULT_BODY_MEMORY = 160 * 1024 * 1024
+
+
+class _BodyBuffers:
+    """Buffers for request bodies, at most ``limit`` bytes of them in use or kept at once.
+
+    :meth:`acquire` blocks while the bytes in use plus the new buffer would pass the limit,
+    except that a few bodies may always be in use whatever their size (with parts much larger
+    than the default, the limit alone would leave a single part in flight). Released buffers
+    of part size are kept for the next part: allocating (and zero-filling) 16 MiB per part
+    costs time, and malloc tends to keep freed blocks of that size rather than return them
+    to the system, so reusing them is what keeps the process's memory at the limit.
+    """
+
+    _KEEP_MIN = MIN_PART_SIZE  # smaller bodies are cheap to allocate: not worth keeping
+    _ALWAYS = PARTS_PER_OBJECT  # bodies that may be in use at once, whatever their size
+
+    def __init__(self, limit: int) -> None:
+        self._cond = threading.Condition()
+        self.limit = limit
+        self.in_use = 0
+        self._free: list[bytearray] = []
+        self._free_bytes = 0
+
+    def acquire(self, size: int) -> bytearray:
+        limit = max(self.limit, self._ALWAYS * size)
+        with self._cond:
+            while self.in_use and self.in_use + size > limit:
+                self._cond.wait()
+            self.in_use += size
+            for i, buf in enumerate(self._free):
+                if len(buf) == size:
+                    del self._free[i]
+                    self._free_bytes -= size
+                    return buf
+            while self._free and self.in_use + self._free_bytes > limit:
+                self._free_bytes -= len(self._free.pop(0))
+        return bytearray(size)
+
+    def release(self, buf: bytearray) -> None:
+        with self._cond:
+            self.in_use -= len(buf)
+            if (len(buf) >= self._KEEP_MIN
+                    and self.in_use + self._free_bytes + len(buf) <= self.limit):
+                self._free.append(buf)
+                self._free_bytes += len(buf)
+            self._cond.notify_all()
+
+
+_BODIES = _BodyBuffers(DEFAULT_BODY_MEMORY)
 
 
 class S3Store:
@@ -145,6 +198,9 @@ class S3Store:
                 self._client = self._new_client(self._config)
             self.endpoint = _display_url(url)
             observe_botocore(self._client, observer)
+            for operation in ("PutObject", "UploadPart"):
+                self._client.meta.events.register(f"before-call.s3.{operation}",
+                                                  _expect_continue)
         except ProfileNotFound as exc:
             raise ConfigError(f"AWS profile '{exc.kwargs.get('profile')}' is not configured",
                               hint="check AWS_PROFILE and ~/.aws/config") from None
@@ -157,8 +213,9 @@ class S3Store:
         self._part_slots = threading.BoundedSemaphore(DEFAULT_PART_SLOTS)
 
     def limit_parts_in_memory(self, slots: int) -> None:
-        """How many parts of multipart uploads may be held in memory at once, across all
-        objects (the engine passes its --transfers)."""
+        """How many parts of multipart uploads this store may hold in memory at once, across
+        all objects (the engine passes its --transfers). All stores together also stay
+        within the process's :data:`DEFAULT_BODY_MEMORY`."""
         self._part_slots = threading.BoundedSemaphore(max(1, slots))
 
     # -- setup -----------------------------------------------------------------------------
@@ -328,12 +385,20 @@ class S3Store:
 
     def _put(self, key: str, full: str, stream: ByteStream, *, size: int, meta: ObjectMeta,
              checksums: Mapping[str, str], headers: dict[str, Any]) -> ObjectInfo:
-        body = _read_exactly(key, stream, size)
-        sums = hash_bytes(body)
-        _check_source(key, sums, checksums)
-        md5 = sums["md5"]
-        resp = self._client.put_object(Bucket=self._bucket, Key=full, Body=body,
-                                       ContentMD5=_b64(bytes.fromhex(md5)), **headers)
+        body = _BODIES.acquire(size)
+        try:
+            _read_exactly(key, stream, body)
+            # The stream hashed exactly these bytes, unless a caller read from it before.
+            sums = stream.checksums() if stream.bytes_read == size else hash_bytes(bytes(body))
+            _check_source(key, sums, checksums)
+            md5 = sums["md5"]
+            # botocore sends a bytearray as it is, in one write (the stubs leave it out of
+            # Body's types); bytes it would wrap in a BytesIO and send 16 KiB at a time.
+            resp = self._client.put_object(Bucket=self._bucket, Key=full,
+                                           Body=body,  # type: ignore[arg-type]
+                                           ContentMD5=_b64(bytes.fromhex(md5)), **headers)
+        finally:
+            _BODIES.release(body)
         etag = _unquote(resp.get("ETag"))
         # With SSE-KMS / SSE-C the ETag is not an MD5; S3 still checked Content-MD5.
         if not _etag_not_md5(resp) and (etag or "").lower() != md5:
@@ -346,46 +411,61 @@ class S3Store:
                    part_size: int) -> ObjectInfo:
         upload_id = self._client.create_multipart_upload(
             Bucket=self._bucket, Key=full, **headers)["UploadId"]
-        digests: list[bytes] = []
-        uploads: list[Future[Any]] = []
-        # Parts go up PARTS_PER_OBJECT at a time while the next one is read; every part held
-        # in memory takes one of the store's part slots, so memory stays at most
-        # (slots x part size) however many objects are in flight.
+        uploads: list[Future[tuple[bytes, Any]]] = []
+        # Parts go up PARTS_PER_OBJECT at a time while the next one is read. Each part is read
+        # straight into a buffer from _BODIES (the only copy made of its bytes), hashed there
+        # and handed to botocore as it is. A part in memory also takes one of the store's
+        # part slots, and one object holds at most PARTS_PER_OBJECT + 1 parts, so memory
+        # stays within the process-wide limit however many objects are in flight.
         pool = ThreadPoolExecutor(max_workers=PARTS_PER_OBJECT, thread_name_prefix="s3-part")
+        slots = self._part_slots
 
-        def send(number: int, data: bytes, digest: bytes) -> Any:
+        def send(number: int, body: bytearray) -> tuple[bytes, Any]:
             try:
-                return self._client.upload_part(Bucket=self._bucket, Key=full,
+                # Hashed here, on the part's thread, while the next part is being read.
+                digest = hashlib.md5(body, usedforsecurity=False).digest()
+                resp = self._client.upload_part(Bucket=self._bucket, Key=full,
                                                 UploadId=upload_id, PartNumber=number,
-                                                Body=data, ContentMD5=_b64(digest))
+                                                Body=body,  # type: ignore[arg-type]
+                                                ContentMD5=_b64(digest))
+                return digest, resp
             finally:
-                self._part_slots.release()
+                _BODIES.release(body)
+                slots.release()
 
         try:
             sent = 0
+            pending: set[Future[tuple[bytes, Any]]] = set()
             while sent < size:
                 want = min(part_size, size - sent)
-                self._part_slots.acquire()
+                if len(pending) > PARTS_PER_OBJECT:
+                    wait(pending, return_when=FIRST_COMPLETED)
+                pending = _finished_ok(pending)  # fail fast: stop once a part has failed
+                slots.acquire()
                 try:
-                    data = stream.read(want)
+                    body = _BODIES.acquire(want)
                 except BaseException:
-                    self._part_slots.release()
+                    slots.release()
                     raise
-                if len(data) != want:
-                    self._part_slots.release()
-                    raise SourceChangedError(f"'{key}' ended after {sent + len(data)} of its "
-                                             f"{size} bytes; the source changed")
-                digest = hashlib.md5(data, usedforsecurity=False).digest()
-                digests.append(digest)
-                uploads.append(pool.submit(send, len(digests), data, digest))
-                del data
+                try:
+                    got = stream.readinto(body)
+                    if got != want:
+                        raise SourceChangedError(f"'{key}' ended after {sent + got} of its "
+                                                 f"{size} bytes; the source changed")
+                    fut = pool.submit(send, len(uploads) + 1, body)
+                except BaseException:
+                    _BODIES.release(body)
+                    slots.release()
+                    raise
+                del body
+                uploads.append(fut)
+                pending.add(fut)
                 sent += want
-                for fut in uploads:  # fail fast: stop reading once a part has failed
-                    if fut.done() and fut.exception() is not None:
-                        raise fut.exception()  # type: ignore[misc]
+            results = [fut.result() for fut in uploads]
             parts: list[CompletedPartTypeDef] = [
-                {"ETag": fut.result()["ETag"], "PartNumber": i + 1}
-                for i, fut in enumerate(uploads)]
+                {"ETag": resp["ETag"], "PartNumber": i + 1}
+                for i, (_, resp) in enumerate(results)]
+            digests = [digest for digest, _ in results]
             if stream.read(1):
                 raise SourceChangedError(f"'{key}' has more than the {size} bytes listed; "
                                          "the source changed")
@@ -557,15 +637,35 @@ def _part_size(size: int, part_size: int) -> int:
     return part_size
 
 
-def _read_exactly(key: str, stream: ByteStream, size: int) -> bytes:
-    """All of a small object's bytes, refusing a source that is shorter or longer than
-    listed (without reading more than one byte past ``size``)."""
-    data = stream.read(size) if size else b""
-    if len(data) != size or stream.read(1):
-        got = f"{len(data)}" if len(data) != size else f"more than {size}"
-        raise SourceChangedError(f"'{key}' has {got} bytes, {size} were listed; "
+def _read_exactly(key: str, stream: ByteStream, body: bytearray) -> None:
+    """Fill ``body`` with all of a small object's bytes, refusing a source that is shorter or
+    longer than listed (without reading more than one byte past the end)."""
+    size = len(body)
+    got = stream.readinto(body) if size else 0
+    if got != size or stream.read(1):
+        told = f"{got}" if got != size else f"more than {size}"
+        raise SourceChangedError(f"'{key}' has {told} bytes, {size} were listed; "
                                  "the source changed")
-    return data
+
+
+def _finished_ok(pending: set[Future[Any]]) -> set[Future[Any]]:
+    """The part uploads still running; raises the error of one that failed."""
+    running = set()
+    for fut in pending:
+        if not fut.done():
+            running.add(fut)
+        elif fut.exception() is not None:
+            raise fut.exception()  # type: ignore[misc]
+    return running
+
+
+def _expect_continue(params: dict[str, Any], **_: Any) -> None:
+    """``Expect: 100-continue`` on a bytearray body too, as botocore sends it with every
+    file-like one: the server can refuse the request (wrong region, bad credentials) before
+    the body goes, and its error reaches us instead of a reset connection."""
+    body = params.get("body")
+    if isinstance(body, bytearray) and body:
+        params["headers"]["Expect"] = "100-continue"
 
 
 def _check_source(key: str, sums: Mapping[str, str], source: Mapping[str, str]) -> None:
