@@ -54,7 +54,8 @@ Transfers = Annotated[int, typer.Option("--transfers", "-t", min=1, max=1024,
                                         help="Objects moved at once.")]
 PartSize = Annotated[str, typer.Option(
     "--part-size", help="Objects larger than this go in parts of this size (min 5MiB). "
-                        "Memory used is about transfers x part size.")]
+                        "Memory used is about transfers x part size (S3 uploads: "
+                        "at most 160 MiB in all).")]
 Include = Annotated[list[str] | None, typer.Option(
     "--include", help="Only keys matching this glob (repeatable). '*' stays within a "
                       "folder, '**' crosses folders, a pattern without '/' matches names "
