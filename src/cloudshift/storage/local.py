@@ -174,11 +174,16 @@ class LocalStore:
                                              f"listed size was {size}")
                 # Read back what the file holds: the checksum we report is of the stored
                 # file, not of the bytes we meant to write.
+                # Asking for one byte more than was written ends a small file in one call.
                 stored = Hasher()
                 offset = 0
-                while chunk := os.pread(fd, DEFAULT_CHUNK_SIZE, offset):
+                while True:
+                    want = min(DEFAULT_CHUNK_SIZE, size - offset + 1)
+                    chunk = os.pread(fd, want, offset)
                     stored.update(chunk)
                     offset += len(chunk)
+                    if len(chunk) < want:
+                        break
                 digests = stored.hexdigests()
                 bad = mismatch(digests, checksums)
                 if bad is not None:
