@@ -237,7 +237,9 @@ class Engine:
         except (KeyboardInterrupt, Cancelled):
             self._cancel.set()
             result.interrupted = True
-            deadline = time.monotonic() + 10
+            # Finished objects get recorded; one stuck in a network call is not waited for
+            # long: it is not recorded done, so the next run copies it again.
+            deadline = time.monotonic() + 3
             while inflight and time.monotonic() < deadline:
                 inflight -= self._collect(outcomes, journal, result)
         finally:
