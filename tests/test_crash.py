@@ -45,9 +45,17 @@ def make_files(root: Path, n: int, size: int, big: int = 0) -> None:
         (root / "big.tar").write_bytes(os.urandom(big))
 
 
+def _default_sigint() -> None:
+    # A suite started as a background job of a non-interactive shell inherits SIGINT
+    # ignored, and so would the child (Python keeps an ignored SIGINT ignored): the Ctrl-C
+    # tests would then test nothing. A user's terminal delivers it; so does this.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "cloudshift.cli", *args, "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def finish(*args: str) -> subprocess.CompletedProcess[str]:
