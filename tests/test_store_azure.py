@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
+import requests
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import (
     ContainerClient,
     ContainerSasPermissions,
@@ -27,6 +28,7 @@ from cloudshift.storage.azure import (
     ENV_SAS,
     AzureStore,
     _code_point_order,
+    _LeanSession,
     decode_meta_name,
     decode_meta_value,
     encode_meta_name,
@@ -93,7 +95,7 @@ def test_small_round_trip(azure_server: AzureServer, azure_container: str) -> No
     assert bytes(props.content_settings.content_md5).hex() == md5(data)
     got = st.stat("a/b.txt")
     assert got is not None and got.size == len(data) and got.checksums == {"md5": md5(data)}
-    assert got.etag == info.etag
+    assert got.etag == info.etag and got.mtime == info.mtime
 
 
 def test_block_upload_round_trip(azure_server: AzureServer, azure_container: str) -> None:
@@ -373,6 +375,111 @@ def test_concurrent_use_from_threads(azure_server: AzureServer, azure_container:
         t.join()
     assert errors == []
     assert [o.key for o in st.list()] == [f"t/{i:03d}" for i in range(24)]
+
+
+class CountingObserver:
+    def __init__(self) -> None:
+        self.before = 0
+        self.statuses: list[int] = []
+
+    def before_request(self) -> None:
+        self.before += 1
+
+    def after_response(self, status: int) -> None:
+        self.statuses.append(status)
+
+
+def test_small_write_is_one_observed_put(azure_server: AzureServer,
+                                         azure_container: str) -> None:
+    seen = CountingObserver()
+    st = AzureStore(parse(f"az://{azure_container}/p"), observer=seen)  # type: ignore[arg-type]
+    data = random.Random(3).randbytes(64 * KIB)
+    meta = ObjectMeta(content_type="application/x-thing", cache_control="no-cache",
+                      user={"k": "v"}, mtime=datetime(2022, 1, 2, tzinfo=UTC))
+    info = st.write("x y/ü+z", stream(data), size=len(data), meta=meta, checksums=_sums(data))
+    assert (seen.before, seen.statuses) == (1, [201])  # one Put Blob, no stage + commit
+    assert info.checksums == {"md5": md5(data)} and info.size == len(data)
+    got = st.stat("x y/ü+z")
+    assert got is not None and got.meta == meta and got.etag == info.etag
+    assert b"".join(st.read("x y/ü+z")) == data
+
+
+def test_put_with_wrong_md5_is_rejected(azure_server: AzureServer, azure_container: str) -> None:
+    # The transactional Content-MD5 travels with the body: a body that differs from it is
+    # refused by the service and nothing is stored. (Azure says Md5Mismatch, which becomes an
+    # IntegrityError; Azurite says InvalidOperation.)
+    st = store(azure_container)
+    with pytest.raises(HttpResponseError) as e:
+        st._put_blob("k", b"the bytes", ObjectMeta(), {}, md5(b"other bytes"))
+    assert e.value.status_code == 400
+    assert e.value.error_code in ("Md5Mismatch", "InvalidOperation")  # type: ignore[attr-defined]
+    no_trace_of(azure_server, azure_container, "k")
+    e.value.error_code = "Md5Mismatch"  # type: ignore[attr-defined]
+    assert isinstance(st._error(e.value, "writing", "k"), IntegrityError)
+
+
+def test_put_pipeline_keeps_retries_and_auth(azure_server: AzureServer) -> None:
+    st = store("some-container")
+    kept = [type(getattr(p, "_policy", p)).__name__ for p in st._pipeline._impl_policies]
+    assert "ExponentialRetry" in kept and "SharedKeyCredentialPolicy" in kept
+    assert "StorageHeadersPolicy" in kept and "StorageResponseHook" in kept
+    assert "DistributedTracingPolicy" not in kept and "HttpLoggingPolicy" not in kept
+
+
+class RecordingAdapter(requests.adapters.BaseAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[requests.PreparedRequest, dict[str, object]]] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:
+        self.calls.append((request, kwargs))
+        response = requests.Response()
+        response.status_code = 201
+        response._content = b""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def test_lean_session_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/corp/ca.pem")
+    session = _LeanSession("https://acct.blob.core.windows.net")
+    adapter = RecordingAdapter()
+    session.mount("https://", adapter)
+    monkeypatch.delenv("HTTPS_PROXY")  # read once, at start-up
+    session.request("PUT", "https://acct.blob.core.windows.net/c/k?x=1", data=b"body",
+                    headers={"x-ms-version": "v", "User-Agent": "azsdk"}, timeout=(1, 2),
+                    allow_redirects=False)
+    request, kwargs = adapter.calls[-1]
+    assert request.method == "PUT" and request.body == b"body"
+    assert request.url == "https://acct.blob.core.windows.net/c/k?x=1"
+    assert request.headers["x-ms-version"] == "v" and request.headers["User-Agent"] == "azsdk"
+    assert request.headers["Content-Length"] == "4" and "Accept-Encoding" in request.headers
+    assert kwargs["proxies"]["https"] == "http://proxy.example:3128"  # type: ignore[index]
+    assert kwargs["verify"] == "/corp/ca.pem" and kwargs["timeout"] == (1, 2)
+    # NO_PROXY applies to the endpoint's host as requests would apply it.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    bypassed = _LeanSession("https://internal.example/acct")
+    bypassed.mount("https://", adapter)
+    bypassed.request("GET", "https://internal.example/acct/c", allow_redirects=False,
+                     verify=False)
+    _, kwargs = adapter.calls[-1]
+    assert kwargs["proxies"] == {} and kwargs["verify"] is False
+
+
+def test_store_honours_proxy_from_environment(azure_server: AzureServer, azure_container: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(ConfigError, match="cannot reach"):
+        store(azure_container).check()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    store(azure_container).check()
 
 
 # -- check() and credentials ---------------------------------------------------------------
