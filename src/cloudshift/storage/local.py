@@ -121,7 +121,7 @@ class LocalStore:
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
-            st = self._path(key).stat()
+            st = os.stat(self._file(key))
         except (FileNotFoundError, NotADirectoryError, UnsafeKeyError):
             return None
         if not stat.S_ISREG(st.st_mode):
