@@ -279,6 +279,9 @@ def pairs(result: CaseResult, n: int, env: dict[str, str],
             run = timed(cmd, run_env)
             getattr(result, tool).append(run)
             t.cleanup()
+            # Write out what the run and its cleanup left dirty, untimed: otherwise the next
+            # run pays for it (cloudshift's end-of-run sync would flush rclone's output).
+            os.sync()
             print(f"  {result.case} pair {i + 1} {tool}: {run.seconds:.2f}s "
                   f"{run.rss_mb:.0f} MB", flush=True)
 

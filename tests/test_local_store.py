@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,6 +48,9 @@ def test_write_is_atomic_on_failure(tmp_path: Path) -> None:
 
     with pytest.raises(ConnectionResetError):
         store.write("k", ByteStream(broken()), size=100, meta=ObjectMeta(), checksums={})  # type: ignore[arg-type]
+    assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []
+    assert list(store.list()) == []
+    store.flush()   # the end of a run removes this thread's (empty) staging folder
     assert list(tmp_path.iterdir()) == []
 
 
@@ -51,6 +58,7 @@ def test_delete_prunes_empty_folders(tmp_path: Path) -> None:
     store = LocalStore(parse(str(tmp_path)))
     put(store, "a/b/c.txt", b"x")
     store.delete("a/b/c.txt")
+    store.flush()   # as at the end of a run: the staging folder goes too
     assert list(tmp_path.iterdir()) == []
     assert tmp_path.exists()
 
@@ -77,4 +85,49 @@ def test_key_naming_an_existing_folder_is_refused(tmp_path: Path) -> None:
     put(store, "x/inner", b"1")
     with pytest.raises(UnsafeKeyError):
         put(store, "x", b"2")
+    store.flush()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
+
+
+def test_threads_stage_in_their_own_folders_and_leave_nothing(tmp_path: Path) -> None:
+    # Creating files side by side in one folder serialises on the folder's lock, so each
+    # writing thread stages its temporary files in a folder of its own at the root.
+    store = LocalStore(parse(str(tmp_path)))
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        for i in range(25):
+            put(store, f"d/{n}-{i}", f"{n}-{i}".encode())
+        with lock:
+            seen.update(p.name for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 4   # one staging folder per thread, all hidden from listings
+    assert sorted(o.key for o in store.list()) == sorted(
+        f"d/{n}-{i}" for n in range(4) for i in range(25))
+    assert (tmp_path / "d" / "3-24").read_bytes() == b"3-24"
+    store.flush()
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_staging_left_by_a_dead_process_is_cleared(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    store = LocalStore(parse(str(tmp_path)))
+    host = store._host
+    stale = tmp_path / f"{TMP_PREFIX}{host}-{dead.stdout.strip()}-abcdef-w0"
+    stale.mkdir()
+    (stale / "7").write_bytes(b"half a file")
+    alive = tmp_path / f"{TMP_PREFIX}{host}-{os.getppid()}-abcdef-w0"   # a running process
+    alive.mkdir()
+    other_host = tmp_path / f"{TMP_PREFIX}zzzzzz-{dead.stdout.strip()}-abcdef-w0"
+    other_host.mkdir()
+    put(store, "k", b"v")
+    assert not stale.exists()
+    assert alive.exists() and other_host.exists()
+    assert [o.key for o in store.list()] == ["k"]
