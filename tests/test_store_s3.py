@@ -684,3 +684,21 @@ def test_check_rejected_credentials(auth_server: _AuthServer, monkeypatch: pytes
     text = f"{err.value} {err.value.message} {err.value.hint}"
     assert key not in text and secret not in text
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["Mon, 30 Nov 2026 01:47:03 GMT", "2026-11-30T01:47:03.000Z",
+                                  "2026-11-30T01:47:03Z", "2026-11-30T01:47:03.123456Z",
+                                  "2026-11-30T01:47:03+01:00", "1764467223", "not a date GMT"])
+def test_fast_timestamps_agree_with_botocore(text: str) -> None:
+    from botocore.utils import parse_timestamp
+
+    from cloudshift.storage.s3 import _timestamp
+
+    try:
+        expected = parse_timestamp(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _timestamp(text)
+        return
+    got = _timestamp(text)
+    assert got == expected and got.utcoffset() == expected.utcoffset()

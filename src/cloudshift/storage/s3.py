@@ -24,10 +24,12 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -42,6 +44,7 @@ from botocore.exceptions import (
     SSLError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.utils import parse_timestamp
 
 from cloudshift.errors import ConfigError, IntegrityError, ObjectError, SourceChangedError
 from cloudshift.storage.base import (
@@ -106,6 +109,28 @@ _META_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9a-z-]+$")
 # RFC 2047 encoded-word: =?charset?B|Q?text?=  (an optional *language after the charset).
 _ENCODED_WORD = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([BbQq])\?([^?\s]*)\?=")
 _WORD_BYTES = 45  # 45 bytes -> 60 base64 chars -> a 72-char encoded-word (RFC 2047: <= 75)
+
+
+def _timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, with fast paths for the two forms S3 sends: RFC 1123 in
+    headers (Last-Modified) and ISO 8601 in listings. botocore's own goes through dateutil,
+    which cost ~0.5 ms of a GetObject's ~4.5 ms of CPU (measured against moto)."""
+    if isinstance(value, str):
+        try:
+            if value.endswith(" GMT"):
+                return parsedate_to_datetime(value)
+            if value.endswith("Z") and "T" in value:
+                return datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            pass
+    return parse_timestamp(value)
+
+
+def _botocore_session() -> botocore.session.Session:
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=_timestamp)
+    return core
 
 
 PARTS_PER_OBJECT = 4  # as rclone's --s3-upload-concurrency default
@@ -176,7 +201,7 @@ class S3Store:
         self._bucket = loc.bucket
         self._prefix = loc.prefix
         try:
-            self._session = boto3.session.Session()
+            self._session = boto3.session.Session(botocore_session=_botocore_session())
             self._region = self._session.region_name or DEFAULT_REGION
             self._endpoint_url: str | None = endpoint or _configured_endpoint(self._session)
             self._config = _CLIENT_CONFIG
