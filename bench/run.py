@@ -44,6 +44,7 @@ ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 TRANSFERS = 16
 KiB, MiB = 1024, 1024 * 1024
+PART = 16 * MiB   # both tools' part size in the S3 cases
 
 
 def free_port() -> int:
@@ -81,6 +82,9 @@ class CaseResult:
     rclone: list[Run] = field(default_factory=list)
     ceiling_obj_s: float | None = None
     ceiling_mb_s: float | None = None
+    # What the ceiling loop does, and other loops measured against the same servers.
+    ceiling_kind: str = ""
+    other_ceilings: list[str] = field(default_factory=list)
     objects: int = 0
     bytes: int = 0
     note: str = ""
@@ -101,6 +105,7 @@ class CaseResult:
             "cloudshift_obj_s": self.objects / cs, "rclone_obj_s": self.objects / rc,
             "cloudshift_mb_s": self.bytes / MiB / cs, "rclone_mb_s": self.bytes / MiB / rc,
             "ceiling_obj_s": self.ceiling_obj_s, "ceiling_mb_s": self.ceiling_mb_s,
+            "ceiling_kind": self.ceiling_kind, "other_ceilings": self.other_ceilings,
             "note": self.note,
         }
 
@@ -279,11 +284,43 @@ def pairs(result: CaseResult, n: int, env: dict[str, str],
             run = timed(cmd, run_env)
             getattr(result, tool).append(run)
             t.cleanup()
-            # Write out what the run and its cleanup left dirty, untimed: otherwise the next
-            # run pays for it (cloudshift's end-of-run sync would flush rclone's output).
+            # Write out what the run and its cleanup left dirty, and let the disk finish
+            # (deleting 20,000 files queues discards on a disk mounted with `discard`),
+            # untimed: otherwise the next run pays for it (and cloudshift's end-of-run sync
+            # would flush rclone's output).
             os.sync()
+            settle_disk(Path(tempfile.gettempdir()))
             print(f"  {result.case} pair {i + 1} {tool}: {run.seconds:.2f}s "
                   f"{run.rss_mb:.0f} MB", flush=True)
+
+
+def _disk_stat(path: Path) -> list[int] | None:
+    dev = os.stat(path).st_dev
+    try:
+        text = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/stat").read_text()
+    except OSError:
+        return None
+    return [int(x) for x in text.split()]
+
+
+def settle_disk(path: Path, quiet_s: float = 1.0, limit_s: float = 60.0) -> float:
+    """Wait until the disk holding ``path`` has had no I/O for ``quiet_s`` (at most
+    ``limit_s``); returns the seconds waited. Linux block-device counters; elsewhere a no-op."""
+    t0 = time.monotonic()
+    last = _disk_stat(path)
+    if last is None:
+        return 0.0
+    quiet_since = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        time.sleep(0.25)
+        now = _disk_stat(path)
+        # Field 9 is the I/O in flight; the others count completed reads, writes, discards.
+        if now != last or (now is not None and len(now) > 8 and now[8]):
+            quiet_since = time.monotonic()
+            last = now
+        elif time.monotonic() - quiet_since >= quiet_s:
+            break
+    return time.monotonic() - t0
 
 
 def put_ceiling(put: Callable[[int], int], count: int, workers: int) -> tuple[float, float]:
@@ -322,7 +359,7 @@ def case_small_local(srv: Servers, n_pairs: int, scale: float) -> CaseResult:
 def case_to_s3(srv: Servers, n_pairs: int, name: str, n: int, size: int,
                data: str) -> CaseResult:
     res = CaseResult(name, data, "file -> S3 (moto)", objects=n, bytes=n * size)
-    extra_cs = ["--part-size", "16MiB"]
+    extra_cs = ["--part-size", "16MiB"]   # = PART
     extra_rc = ["--s3-chunk-size", "16M", "--s3-upload-cutoff", "16M"]
     with workdir() as w:
         make_files(w / "src", n, size)
@@ -343,9 +380,50 @@ def case_to_s3(srv: Servers, n_pairs: int, name: str, n: int, size: int,
             client.put_object(Bucket=bucket, Key=f"c/{i}", Body=body)
             return len(body)
 
-        res.ceiling_obj_s, res.ceiling_mb_s = put_ceiling(put, n, TRANSFERS if n > 16 else n)
+        single = put_ceiling(put, n, TRANSFERS if n > 16 else n)
+        if size <= PART:
+            res.ceiling_obj_s, res.ceiling_mb_s = single
+            res.ceiling_kind = "PUT loop"
+        else:
+            # Both tools send objects this size in 16 MiB parts, so the comparable ceiling
+            # is a loop of multipart uploads with the same part size and concurrency.
+            res.ceiling_obj_s, res.ceiling_mb_s = multipart_ceiling(client, bucket, files)
+            res.ceiling_kind = "multipart loop, 16 MiB parts"
+            res.other_ceilings.append(f"whole-object PUT loop: {single[0]:.2f} obj/s, "
+                                      f"{single[1]:.1f} MB/s")
         srv.drop_bucket(bucket)
     return res
+
+
+def multipart_ceiling(client: S3Client, bucket: str, files: list[Path]
+                      ) -> tuple[float, float]:
+    """Multipart uploads of ``files``: every part of every file on one TRANSFERS-thread pool,
+    each upload completed when its parts are in."""
+    t0 = time.perf_counter()
+    uploads = [client.create_multipart_upload(Bucket=bucket, Key=f"m/{i}")["UploadId"]
+               for i in range(len(files))]
+    jobs = [(i, n, off) for i, f in enumerate(files)
+            for n, off in enumerate(range(0, f.stat().st_size, PART), start=1)]
+
+    def part(job: tuple[int, int, int]) -> tuple[int, int, str, int]:
+        i, n, off = job
+        with files[i].open("rb") as fh:
+            fh.seek(off)
+            body = fh.read(PART)
+        etag = client.upload_part(Bucket=bucket, Key=f"m/{i}", UploadId=uploads[i],
+                                  PartNumber=n, Body=body)["ETag"]
+        return i, n, etag, len(body)
+
+    with ThreadPoolExecutor(TRANSFERS) as pool:
+        done = list(pool.map(part, jobs))
+    for i in range(len(files)):
+        parts = sorted((n, etag) for j, n, etag, _ in done if j == i)
+        client.complete_multipart_upload(
+            Bucket=bucket, Key=f"m/{i}", UploadId=uploads[i],
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]})
+    total = sum(size for *_, size in done)
+    dt = time.perf_counter() - t0
+    return len(files) / dt, total / MiB / dt
 
 
 def case_cross_cloud(srv: Servers, n_pairs: int, scale: float) -> CaseResult:
@@ -369,15 +447,26 @@ def case_cross_cloud(srv: Servers, n_pairs: int, scale: float) -> CaseResult:
                      {"RCLONE_CONFIG_AZ_SAS_URL": srv.az_sas_url(container)})
 
     pairs(res, n_pairs, srv.env(), make)
-    # Ceiling: a plain TRANSFERS-thread loop PUTting n blobs of the same size into Azurite.
+    # Ceilings: plain TRANSFERS-thread loops. The route's own: GET each object from moto and
+    # PUT it to Azurite. And Azurite alone: PUT n blobs of the same size.
     container = srv.new_container()
     cc = srv.az_client(pool=TRANSFERS).get_container_client(container)
+
+    def get_put(i: int) -> int:
+        body = client.get_object(Bucket=bucket,
+                                 Key=f"data/d{i // 1000:04d}/f{i:07d}.bin")["Body"].read()
+        cc.upload_blob(f"g/{i}", body, overwrite=True)
+        return len(body)
 
     def put(i: int) -> int:
         cc.upload_blob(f"c/{i}", blob, overwrite=True)
         return size
 
-    res.ceiling_obj_s, res.ceiling_mb_s = put_ceiling(put, n, TRANSFERS)
+    res.ceiling_obj_s, res.ceiling_mb_s = put_ceiling(get_put, n, TRANSFERS)
+    res.ceiling_kind = "GET->PUT loop"
+    put_only = put_ceiling(put, n, TRANSFERS)
+    res.other_ceilings.append(f"Azurite PUT loop alone: {put_only[0]:.0f} obj/s, "
+                              f"{put_only[1]:.1f} MB/s")
     srv.drop_container(container)
     srv.drop_bucket(bucket)
     return res
@@ -403,6 +492,11 @@ MARK_START = "<!-- bench:start -->"
 MARK_END = "<!-- bench:end -->"
 
 
+def _rate(obj_s: object) -> str:
+    v = float(obj_s)  # type: ignore[arg-type]
+    return f"{v:.2f}" if v < 10 else f"{v:.0f}"
+
+
 def write_doc(results: list[dict[str, object]], quick: bool) -> None:
     lines = [MARK_START, "",
              f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
@@ -410,17 +504,27 @@ def write_doc(results: list[dict[str, object]], quick: bool) -> None:
              f"{', QUICK (reduced sizes)' if quick else ''}.", "",
              "| case | data | route | pairs | ratio cloudshift/rclone (median) | cloudshift s "
              "| rclone s | cloudshift peak RSS MB | rclone peak RSS MB | cloudshift obj/s, MB/s "
-             "| rclone obj/s, MB/s | server ceiling obj/s, MB/s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| rclone obj/s, MB/s | server ceiling obj/s, MB/s | cloudshift % of ceiling |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    others: list[str] = []
     for r in results:
-        ceiling = ("-" if r["ceiling_obj_s"] is None else
-                   f"{r['ceiling_obj_s']:.0f}, {r['ceiling_mb_s']:.1f}")
+        ceiling, share = "-", "-"
+        if r["ceiling_obj_s"] is not None:
+            obj_s, mb_s = float(r["ceiling_obj_s"]), float(r["ceiling_mb_s"])  # type: ignore[arg-type]
+            kind = f" ({r['ceiling_kind']})" if r.get("ceiling_kind") else ""
+            ceiling = f"{_rate(obj_s)}, {mb_s:.1f}{kind}"
+            share = f"{100 * float(r['cloudshift_mb_s']) / mb_s:.0f}%"  # type: ignore[arg-type]
+        extra = r.get("other_ceilings") or []
+        assert isinstance(extra, list)
+        others += [f"- {r['case']}, other ceiling: {o}" for o in extra]
         lines.append(
             f"| {r['case']} | {r['data']} | {r['route']} | {r['pairs']} "
             f"| **{r['ratio_median']:.2f}** | {r['cloudshift_s']:.2f} | {r['rclone_s']:.2f} "
             f"| {r['cloudshift_rss_mb']:.0f} | {r['rclone_rss_mb']:.0f} "
-            f"| {r['cloudshift_obj_s']:.0f}, {r['cloudshift_mb_s']:.1f} "
-            f"| {r['rclone_obj_s']:.0f}, {r['rclone_mb_s']:.1f} | {ceiling} |")
+            f"| {_rate(r['cloudshift_obj_s'])}, {r['cloudshift_mb_s']:.1f} "
+            f"| {_rate(r['rclone_obj_s'])}, {r['rclone_mb_s']:.1f} | {ceiling} | {share} |")
+    if others:
+        lines += ["", *others]
     lines += ["", MARK_END]
     block = "\n".join(lines)
     text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{MARK_START}\n{MARK_END}\n"

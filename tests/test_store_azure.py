@@ -49,7 +49,7 @@ def store(container: str, prefix: str = "", **kw: str) -> AzureStore:
 
 def stream(data: bytes, piece: int = 100_000) -> ByteStream:
     chunks = [data[i:i + piece] for i in range(0, len(data), piece)] or [b""]
-    return ByteStream(iter(chunks), expected_size=len(data))
+    return ByteStream(iter(chunks))
 
 
 def put(st: AzureStore, key: str, data: bytes, meta: ObjectMeta | None = None,

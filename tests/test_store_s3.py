@@ -36,9 +36,9 @@ MiB = 1024 * 1024
 PART = 5 * MiB
 
 
-def _stream(data: bytes, chunk: int = MiB, size: int | None = None) -> ByteStream:
+def _stream(data: bytes, chunk: int = MiB) -> ByteStream:
     chunks = (data[i:i + chunk] for i in range(0, len(data), chunk))
-    return ByteStream(iter(chunks), expected_size=len(data) if size is None else size)
+    return ByteStream(iter(chunks))
 
 
 def _header(request: Any, name: str) -> str:
@@ -264,7 +264,7 @@ def test_byte_stream_read_and_readinto_hash_every_byte_once() -> None:
         pos += n
     assert pos >= len(data) and b"".join(chunks) == data
     counted: list[int] = []
-    stream = ByteStream(iter(chunks), expected_size=len(data), on_bytes=counted.append)
+    stream = ByteStream(iter(chunks), on_bytes=counted.append)
     first = stream.read(MiB)
     assert first is chunks[0]  # exactly one whole chunk: handed on without a copy
     buf = bytearray(MiB)
@@ -377,7 +377,7 @@ def test_failed_multipart_aborts(s3_server: S3Server, s3_bucket: str, exc: BaseE
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     store = _store(s3_bucket)
     parts = _sent(store, "UploadPart")
-    stream = ByteStream(_failing_chunks(_data(7 * MiB), exc), expected_size=11 * MiB)
+    stream = ByteStream(_failing_chunks(_data(7 * MiB), exc))
     bodies = _PeakBodies(s3_module.DEFAULT_BODY_MEMORY)
     monkeypatch.setattr(s3_module, "_BODIES", bodies)
     with pytest.raises(type(exc)):
@@ -396,7 +396,7 @@ def test_size_mismatch_writes_nothing(s3_server: S3Server, s3_bucket: str, actua
     listed = 11 * MiB if actual > MiB else 1001
     store = _store(s3_bucket)
     with pytest.raises(SourceChangedError):
-        store.write("k", _stream(_data(actual), size=listed), size=listed, meta=ObjectMeta(),
+        store.write("k", _stream(_data(actual)), size=listed, meta=ObjectMeta(),
                     checksums={}, part_size=PART)
     client = s3_server.client()
     assert _no_uploads(client, s3_bucket)

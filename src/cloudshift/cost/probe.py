@@ -48,7 +48,7 @@ def _copy_all(src: Store, dst: Store, jobs: Sequence[tuple[ObjectInfo, str, int]
               transfers: int, part_size: int) -> float:
     def one(job: tuple[ObjectInfo, str, int]) -> None:
         info, key, size = job
-        stream = ByteStream(_head(src.read(info.key), size), expected_size=size)
+        stream = ByteStream(_head(src.read(info.key), size))
         try:
             dst.write(key, stream, size=size, meta=ObjectMeta(), checksums={},
                       part_size=part_size)

@@ -8,7 +8,7 @@ async rewrite of each SDK (see docs/architecture.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -61,29 +61,26 @@ class Capabilities:
 
     # Local disk and memory can re-read bytes for almost nothing, so verify hashes them.
     cheap_read: bool = False
-    # Listings are sorted by key in code-point (= UTF-8 byte) order.
-    sorted_listing: bool = True
 
 
 class ByteStream:
     """A pull stream over an iterator of chunks, hashing every byte handed out.
 
     Writers call :meth:`read` with their part size and get exactly that many bytes until the
-    end, or :meth:`readinto` to fill a buffer they own (no intermediate copy).
-    ``expected_size`` guards against a source that changed after it was listed.
+    end, or :meth:`readinto` to fill a buffer they own (no intermediate copy). Writers
+    compare :attr:`bytes_read` with the listed size to catch a source that changed since.
 
     Bytes are copied once on their way through: a chunk is kept as it came (bytes are
     immutable) until a caller takes it, then copied into the caller's buffer, or into the
     ``bytes`` that :meth:`read` returns (a read of exactly one whole chunk returns the chunk).
     """
 
-    def __init__(self, chunks: Iterator[bytes], expected_size: int | None = None,
-                 on_bytes: object | None = None) -> None:
+    def __init__(self, chunks: Iterator[bytes],
+                 on_bytes: Callable[[int], None] | None = None) -> None:
         self._chunks = chunks
         self._rest = memoryview(b"")  # what is left of the current chunk
         self._eof = False
         self.hasher = Hasher()
-        self.expected_size = expected_size
         self._on_bytes = on_bytes
 
     def _take(self, limit: int) -> memoryview | bytes | None:
@@ -114,7 +111,7 @@ class ByteStream:
         return rest[:limit]
 
     def _handed_out(self, n: int) -> None:
-        if n and callable(self._on_bytes):
+        if n and self._on_bytes is not None:
             self._on_bytes(n)
 
     def read(self, n: int = -1) -> bytes:

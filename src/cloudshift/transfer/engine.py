@@ -391,14 +391,22 @@ class Engine:
         return bool(common(src_sums, dst_sums)) and mismatch(src_sums, dst_sums) is None
 
     def _copy_with_retries(self, s: ObjectInfo) -> _Outcome:
+        current = s
+
+        def attempt() -> _Outcome:
+            nonlocal current
+            try:
+                return self._copy_once(current)
+            except SourceChangedError:
+                if self.opts.retries > 1:
+                    # The next attempt copies the object as it is now.
+                    current = self.src.stat(s.key) or current
+                raise
+
         # Most objects go through on the first try; only a failure pays for the retry
         # machinery, which then makes the remaining attempts.
         try:
-            return self._copy_once(s)
-        except SourceChangedError:
-            if self.opts.retries <= 1:
-                raise
-            s = self.src.stat(s.key) or s   # the next attempt copies it as it is now
+            return attempt()
         except Exception as exc:
             if self.opts.retries <= 1 or not _retryable(exc):
                 raise
@@ -409,23 +417,13 @@ class Engine:
                             wait=wait_exponential_jitter(multiplier=0.4, max=5.0,
                                                          jitter=0.5),
                             retry=retry_if_exception(_retryable), reraise=True)
-        current = s
-
-        def attempt() -> _Outcome:
-            nonlocal current
-            try:
-                return self._copy_once(current)
-            except SourceChangedError:
-                current = self.src.stat(s.key) or current
-                raise
-
         out: _Outcome = retrying(attempt)
         return replace(out, attempts=1 + retrying.statistics.get("attempt_number", 1))
 
     def _copy_once(self, s: ObjectInfo) -> _Outcome:
         meta, src_sums, chunks = self._open_source(s)
         progress = self._progress_callback()
-        stream = ByteStream(chunks, expected_size=s.size, on_bytes=progress)
+        stream = ByteStream(chunks, on_bytes=progress)
         try:
             stored = self.dst.write(s.key, stream, size=s.size, meta=meta, checksums=src_sums,
                                     part_size=self.opts.part_size)
