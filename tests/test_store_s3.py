@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import os
 import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -22,12 +24,14 @@ import boto3
 import google_crc32c
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, ResponseStreamingError
+from botocore.exceptions import ClientError, FlexibleChecksumError, ResponseStreamingError
+from botocore.response import StreamingBody
 
 from cloudshift.errors import ConfigError, IntegrityError, ObjectError, SourceChangedError
 from cloudshift.storage import s3 as s3_module
 from cloudshift.storage.base import ByteStream, ObjectMeta, mtime_to_str
-from cloudshift.storage.s3 import S3Store, _part_size
+from cloudshift.storage.s3 import S3Store, _info_from_headers, _part_size
+from cloudshift.storage.s3_get import LeanGet, _CheckedBody
 from cloudshift.uri import parse
 from servers import free_port, stop, unavailable, wait_for_port
 from servers.s3 import S3Server
@@ -466,7 +470,7 @@ class _BreakingBody:
         self._before_break = before_break
 
     def iter_chunks(self, chunk_size: int) -> Iterator[bytes]:
-        yield self._body.read(chunk_size)
+        yield next(self._body.iter_chunks(chunk_size))
         if self._before_break is not None:
             self._before_break()
         raise ResponseStreamingError(error="connection reset")
@@ -484,23 +488,42 @@ def _break_first_get(store: S3Store, before_break: Any = None) -> list[Any]:
         calls.append(parsed)
 
     store._client.meta.events.register("after-call.s3.GetObject", hook)
+    lean_get = store._lean_get
+
+    def lean(key: str) -> dict[str, Any] | None:
+        parsed = lean_get(key)
+        if parsed is not None:
+            hook(parsed)
+        return parsed
+
+    store._lean_get = lean  # type: ignore[method-assign]
     return calls
 
 
-def test_read_resumes_after_a_broken_stream(s3_bucket: str) -> None:
+@pytest.mark.parametrize("lean", [True, False], ids=["lean-get", "client-get"])
+def test_read_resumes_after_a_broken_stream(s3_bucket: str, lean: bool) -> None:
     store = _store(s3_bucket)
+    if not lean:
+        store._lean = False
     data = _data(3 * MiB)
     _write(store, "k", data)
     gets = _sent(store, "GetObject")
-    _break_first_get(store)
+    calls = _break_first_get(store)
     assert b"".join(store.read("k", chunk_size=MiB)) == data
-    assert len(gets) == 2
-    assert _header(gets[1], "Range") == f"bytes={MiB}-"
-    assert "If-Match" in gets[1].headers
+    assert len(calls) == 2
+    # The first GET went the lean way or through the client; the resume always goes
+    # through the client, from where the stream broke, only if the object is unchanged.
+    assert len(gets) == (1 if lean else 2)
+    assert _header(gets[-1], "Range") == f"bytes={MiB}-"
+    assert "If-Match" in gets[-1].headers
 
 
-def test_read_refuses_to_resume_a_changed_object(s3_server: S3Server, s3_bucket: str) -> None:
+@pytest.mark.parametrize("lean", [True, False], ids=["lean-get", "client-get"])
+def test_read_refuses_to_resume_a_changed_object(s3_server: S3Server, s3_bucket: str,
+                                                 lean: bool) -> None:
     store = _store(s3_bucket)
+    if not lean:
+        store._lean = False
     _write(store, "k", _data(3 * MiB))
 
     def overwrite() -> None:
@@ -702,3 +725,59 @@ def test_fast_timestamps_agree_with_botocore(text: str) -> None:
         return
     got = _timestamp(text)
     assert got == expected and got.utcoffset() == expected.utcoffset()
+
+
+# -- GetObject without the client call (s3_get.py) ------------------------------------------
+
+
+def test_lean_get_answers_as_the_client_does(s3_bucket: str) -> None:
+    store = _store(s3_bucket, "pre")
+    data = _data(200_000)
+    _write(store, "dir/k é", data, meta=META, part_size=PART)
+    _write(store, "multi", _data(11 * MiB), part_size=PART)   # an ETag that is not an MD5
+    gets = _sent(store, "GetObject")
+    for key in ("dir/k é", "multi"):
+        lean = store._lean_get(key)
+        assert lean is not None and isinstance(store._lean, LeanGet) and store._lean.on
+        client = store._get(key, {})
+        assert _info_from_headers(key, lean) == _info_from_headers(key, client)
+        assert b"".join(lean["Body"].iter_chunks(MiB)) == client["Body"].read()
+    assert len(gets) == 2   # only the comparison requests went through the client
+    info, chunks = store.open("dir/k é")
+    assert b"".join(chunks) == data
+    assert info.meta is not None and info.meta.user == USER_BACK and info.meta.mtime == MTIME
+    assert info.checksums["md5"] == _md5(data)
+    assert len(gets) == 2
+
+
+def test_lean_get_leaves_a_missing_key_to_the_client(s3_bucket: str) -> None:
+    store = _store(s3_bucket)
+    gets = _sent(store, "GetObject")
+    with pytest.raises(FileNotFoundError):
+        store.open("absent")
+    assert len(gets) == 1 and isinstance(store._lean, LeanGet) and store._lean.on
+
+
+def test_lean_get_checks_a_stored_crc32(s3_server: S3Server, s3_bucket: str) -> None:
+    data = _data(300_000)
+    s3_server.client().put_object(Bucket=s3_bucket, Key="c", Body=data,
+                                  ChecksumAlgorithm="CRC32")
+    store = _store(s3_bucket)
+    lean = store._lean_get("c")
+    assert lean is not None and isinstance(lean["Body"], _CheckedBody)
+    assert b"".join(lean["Body"].iter_chunks(65536)) == data
+    info, chunks = store.open("c")
+    assert b"".join(chunks) == data and info.size == len(data)
+
+
+def test_checked_body_refuses_bytes_that_differ() -> None:
+    data = _data(70_000)
+    good = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    ok = _CheckedBody(StreamingBody(io.BytesIO(data), len(data)), "crc32", good)
+    assert b"".join(ok.iter_chunks(4096)) == data
+    bad = _CheckedBody(StreamingBody(io.BytesIO(data[:-1] + b"?"), len(data)), "crc32", good)
+    with pytest.raises(FlexibleChecksumError):
+        b"".join(bad.iter_chunks(4096))
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert b"".join(_CheckedBody(StreamingBody(io.BytesIO(data), len(data)), "sha256",
+                                 sha).iter_chunks(999)) == data

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -59,6 +59,7 @@ from cloudshift.storage.base import (
     user_meta_for_write,
 )
 from cloudshift.storage.observe import observe_botocore
+from cloudshift.storage.s3_get import LeanGet
 from cloudshift.transfer.checksums import b64_to_hex, hash_bytes, mismatch
 from cloudshift.uri import Location
 
@@ -235,6 +236,10 @@ class S3Store:
         except BotoCoreError as exc:  # e.g. an empty AWS_CA_BUNDLE with an https endpoint
             raise ConfigError(f"cannot set up the S3 client for {self.uri}: {exc}") from None
         self._check_client: S3Client | None = None
+        # GetObject without the client's per-call machinery (s3_get.py): built on first use,
+        # False where it does not apply.
+        self._lean: LeanGet | Literal[False] | None = None
+        self._lean_lock = threading.Lock()
         self._part_slots = threading.BoundedSemaphore(DEFAULT_PART_SLOTS)
 
     def limit_parts_in_memory(self, slots: int) -> None:
@@ -329,8 +334,20 @@ class S3Store:
              ) -> tuple[ObjectInfo, Iterator[bytes]]:
         """The object's info (with ``meta``) and its bytes, from one GetObject: the response
         headers carry everything a HEAD would, so a copy costs one request less."""
-        resp = self._get(key, {})
+        resp = self._lean_get(key) or self._get(key, {})
         return _info_from_headers(key, resp), self._stream(key, resp, chunk_size)
+
+    def _lean_get(self, key: str) -> dict[str, Any] | None:
+        if self._lean is False:
+            return None
+        if self._lean is None:
+            with self._lean_lock:
+                if self._lean is None:
+                    self._lean = LeanGet.build(self._client, self._session, self._bucket,
+                                               self._observer, _timestamp) or False
+            if self._lean is False:
+                return None
+        return self._lean.get(self._prefix + key)
 
     def _get(self, key: str, extra: dict[str, Any]) -> Any:
         try:
