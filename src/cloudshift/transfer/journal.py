@@ -110,6 +110,17 @@ def _ts(info: ObjectInfo) -> float | None:
     return None if info.mtime is None else round(info.mtime.timestamp(), 6)
 
 
+_DONE_SQL = (
+    "INSERT INTO objects (key, state, size, src_etag, src_mtime, dst_etag, dst_size, "
+    "dst_mtime, level, md5, crc32c, attempts, updated) "
+    "VALUES (?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET state='done', size=excluded.size, "
+    "src_etag=excluded.src_etag, src_mtime=excluded.src_mtime, dst_etag=excluded.dst_etag, "
+    "dst_size=excluded.dst_size, dst_mtime=excluded.dst_mtime, level=excluded.level, "
+    "md5=excluded.md5, crc32c=excluded.crc32c, error=NULL, attempts=excluded.attempts, "
+    "updated=excluded.updated")
+
+
 class Journal:
     COMMIT_EVERY_S = 0.25
     COMMIT_EVERY_ROWS = 2000
@@ -123,6 +134,7 @@ class Journal:
         self._db.executescript(SCHEMA)
         self._db.execute("BEGIN")
         self._pending = 0
+        self._done: list[tuple[Any, ...]] = []
         self._last_commit = time.monotonic()
         self.run_id: int | None = None
 
@@ -145,6 +157,7 @@ class Journal:
     # --- runs -----------------------------------------------------------------------------
     def interrupted_keys(self) -> list[str]:
         """Objects a killed run left in flight (call before :meth:`start_run`)."""
+        self._flush_done()
         return [k for (k,) in self._db.execute(
             "SELECT key FROM objects WHERE state='inflight' ORDER BY key")]
 
@@ -195,18 +208,12 @@ class Journal:
 
     def done(self, src: ObjectInfo, dst: ObjectInfo, level: str,
              checksums: Mapping[str, str], attempts: int) -> None:
-        self._write("INSERT INTO objects (key, state, size, src_etag, src_mtime, dst_etag, "
-                    "dst_size, dst_mtime, level, md5, crc32c, attempts, updated) "
-                    "VALUES (?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET state='done', size=excluded.size, "
-                    "src_etag=excluded.src_etag, "
-                    "src_mtime=excluded.src_mtime, dst_etag=excluded.dst_etag, "
-                    "dst_size=excluded.dst_size, dst_mtime=excluded.dst_mtime, "
-                    "level=excluded.level, md5=excluded.md5, "
-                    "crc32c=excluded.crc32c, error=NULL, attempts=excluded.attempts, "
-                    "updated=excluded.updated",
-                    (src.key, src.size, src.etag, _ts(src), dst.etag, dst.size, _ts(dst), level,
-                     checksums.get("md5"), checksums.get("crc32c"), attempts, time.time()))
+        # Collected and written with one executemany per commit: per-row execute() was ~10%
+        # of the GIL time in a copy of small local files.
+        self._done.append((src.key, src.size, src.etag, _ts(src), dst.etag, dst.size,
+                           _ts(dst), level, checksums.get("md5"), checksums.get("crc32c"),
+                           attempts, time.time()))
+        self._count_pending()
 
     def failed(self, key: str, reason: str, attempts: int) -> None:
         self._write("INSERT INTO objects (key, state, error, attempts, updated) "
@@ -220,9 +227,11 @@ class Journal:
                     (key, time.time()))
 
     def counts(self) -> dict[str, int]:
+        self._flush_done()
         return dict(self._db.execute("SELECT state, COUNT(*) FROM objects GROUP BY state"))
 
     def failures(self, limit: int = 1000) -> list[tuple[str, str]]:
+        self._flush_done()
         return list(self._db.execute("SELECT key, error FROM objects WHERE state='failed' "
                                      "ORDER BY key LIMIT ?", (limit,)))
 
@@ -236,18 +245,29 @@ class Journal:
 
     # --- transactions ---------------------------------------------------------------------
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        self._flush_done()   # keep rows in the order they were recorded
         self._db.execute(sql, params)
+        self._count_pending()
+
+    def _count_pending(self) -> None:
         self._pending += 1
         if (self._pending >= self.COMMIT_EVERY_ROWS
                 or time.monotonic() - self._last_commit >= self.COMMIT_EVERY_S):
             self.commit()
 
+    def _flush_done(self) -> None:
+        if self._done:
+            self._db.executemany(_DONE_SQL, self._done)
+            self._done.clear()
+
     def commit(self) -> None:
+        self._flush_done()
         self._db.execute("COMMIT")
         self._db.execute("BEGIN")
         self._pending = 0
         self._last_commit = time.monotonic()
 
     def close(self) -> None:
+        self._flush_done()
         self._db.execute("COMMIT")
         self._db.close()
