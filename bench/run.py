@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from servers import stop as stop_server  # noqa: E402  (the test fixtures' helper)
+
 OUT = ROOT / "bench" / "out"
 DOC = ROOT / "docs" / "benchmarks.md"
 ACCOUNT = "devstoreaccount1"
@@ -157,13 +161,7 @@ class Servers:
         holds more blobs (measured: a 2,000-blob copy took 20 s, then 29 s, then 36 s as
         containers were left in place), and deleting a container once took over ten
         minutes; every timed run therefore starts on a fresh one."""
-        old = self.procs[1]
-        old.terminate()
-        try:
-            old.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            old.kill()
-            old.wait()
+        stop_server(self.procs[1])
         self.procs[1] = self._azurite()
         wait_port(self.az_port, self.procs[1])
 
@@ -257,11 +255,7 @@ class Servers:
         for p in self.procs:
             p.terminate()
         for p in self.procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()   # Azurite holding much in memory can take longer to exit
-                p.wait()
+            stop_server(p)   # kills what has not exited after 10 s
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
