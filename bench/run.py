@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from servers import stop as stop_server  # noqa: E402  (the test fixtures' helper)
+from servers import stop as stop_server  # type: ignore[import-not-found]  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 DOC = ROOT / "docs" / "benchmarks.md"
