@@ -131,3 +131,27 @@ def test_staging_left_by_a_dead_process_is_cleared(tmp_path: Path) -> None:
     assert not stale.exists()
     assert alive.exists() and other_host.exists()
     assert [o.key for o in store.list()] == ["k"]
+
+
+def test_without_a_staging_folder_temporary_files_stay_in_place(tmp_path: Path) -> None:
+    # Where no staging folder can be made (a root we may not write in) or the target folder
+    # is on another filesystem, the temporary file goes next to its object.
+    store = LocalStore(parse(str(tmp_path)))
+    store._staging_ok = False
+    put(store, "a/b/k", b"data")
+    assert (tmp_path / "a" / "b" / "k").read_bytes() == b"data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]   # nothing staged at the root
+    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == ["k"]
+
+
+def test_staging_works_again_after_a_flush(tmp_path: Path) -> None:
+    store = LocalStore(parse(str(tmp_path)))
+    put(store, "one", b"1")
+    [first] = [p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)]
+    (first / "busy").write_bytes(b"a write still running")   # so flush() cannot remove it
+    store.flush()
+    assert first.exists()
+    put(store, "two", b"2")   # the store used again (e.g. a second pass)
+    staged = {p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)}
+    assert store._staging_ok and len(staged - {first}) == 1   # a new folder, not a clash
+    assert sorted(o.key for o in store.list()) == ["one", "two"]

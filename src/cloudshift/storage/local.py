@@ -104,6 +104,7 @@ class LocalStore:
         self._tmp_seq = itertools.count()
         self._local = threading.local()
         self._staging: list[str] = []
+        self._staging_seq = itertools.count()   # never reused, even after flush()
         self._staging_lock = threading.Lock()
         self._staging_ok = True
 
@@ -194,7 +195,7 @@ class LocalStore:
         with self._staging_lock:
             if not self._staging:
                 self._clear_stale_staging()
-            folder = os.path.join(self._root, f"{self._tmp_token}w{len(self._staging)}")
+            folder = os.path.join(self._root, f"{self._tmp_token}w{next(self._staging_seq)}")
             try:
                 os.mkdir(folder, 0o700)
             except OSError:
