@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -61,7 +60,6 @@ class LeanGet:
         self._observer = observer
         self._timestamp = timestamp
         self._on = True
-        self._lock = threading.Lock()
 
     @classmethod
     def build(cls, client: Any, session: Any, bucket: str, observer: RequestObserver | None,
@@ -107,8 +105,7 @@ class LeanGet:
             response.raw.drain_conn()   # a short error document; the connection is reused
             response.raw.release_conn()
             if status not in _PASS_ON:
-                with self._lock:
-                    self._on = False
+                self._on = False
             return None
         headers = response.headers
         extra = _body_checksum(headers)
