@@ -239,21 +239,16 @@ class Servers:
         self.az_client().create_container(name)
         return name
 
-    def drop_container(self, name: str, expect: tuple[str, int] | None = None) -> None:
-        """With expect=(prefix, n), check the container holds n blobs there. The container
-        is not deleted: the next run restarts Azurite (see restart_azurite)."""
-        client = self.az_client()
-        if expect is not None:
-            prefix, n = expect
-            found = sum(1 for _ in client.get_container_client(name).list_blob_names(
-                name_starts_with=prefix))
-            if found != n:
-                raise RuntimeError(f"container {name}: {found} blobs under {prefix!r}, "
-                                   f"expected {n}")
+    def check_container(self, name: str, prefix: str, n: int) -> None:
+        """Check the container holds n blobs under prefix. Containers are not deleted: the
+        next run restarts Azurite (see restart_azurite)."""
+        found = sum(1 for _ in self.az_client().get_container_client(name).list_blob_names(
+            name_starts_with=prefix))
+        if found != n:
+            raise RuntimeError(f"container {name}: {found} blobs under {prefix!r}, "
+                               f"expected {n}")
 
     def stop(self) -> None:
-        for p in self.procs:
-            p.terminate()
         for p in self.procs:
             stop_server(p)   # kills what has not exited after 10 s
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -460,7 +455,7 @@ def case_cross_cloud(srv: Servers, n_pairs: int, scale: float) -> CaseResult:
         container = srv.new_container()
         return Trial(cs_cmd(f"s3://{bucket}/data", f"az://{container}/data"),
                      rc_cmd(f"s3:{bucket}/data", f"az:{container}/data"),
-                     lambda: srv.drop_container(container, ("data/", n)),
+                     lambda: srv.check_container(container, "data/", n),
                      {"RCLONE_CONFIG_AZ_SAS_URL": srv.az_sas_url(container)})
 
     pairs(res, n_pairs, srv.env(), make)
@@ -485,7 +480,6 @@ def case_cross_cloud(srv: Servers, n_pairs: int, scale: float) -> CaseResult:
     put_only = put_ceiling(put, n, TRANSFERS)
     res.other_ceilings.append(f"Azurite PUT loop alone: {put_only[0]:.0f} obj/s, "
                               f"{put_only[1]:.1f} MB/s")
-    srv.drop_container(container)
     srv.drop_bucket(bucket)
     return res
 
