@@ -4,13 +4,14 @@ column, a partitioned table, foreign keys, a sequence, NULLs, unicode)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from cloudshift.db import verify
+from cloudshift.db import schema, verify
 from cloudshift.db.copy import CopyOptions, CopyResult, copy_database
 from cloudshift.db.verify import verify_databases
 from cloudshift.errors import ConfigError
@@ -161,6 +162,57 @@ def test_copy_then_verify_awkward_schema(pg_dbs: PgDbs, tmp_path: Path) -> None:
         run_sql(pg_dbs.dst, "INSERT INTO order_lines VALUES ('XX', 1, 1, 'x', 1, 1)")
     assert scalar(pg_dbs.dst, "SELECT nextval('customers_id_seq')") == 3001
     assert scalar(pg_dbs.dst, 'SELECT count(*) FROM "Sales Ops"."Order ""Items"" ✓"') == 2
+    # Every table and partitioned parent with rows was analyzed (empty ones get no stats).
+    assert not_analyzed(pg_dbs.dst) == ["no_columns"]
+
+
+def not_analyzed(dsn: str) -> list[str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', "
+            "'information_schema', 'pg_toast') AND NOT EXISTS (SELECT 1 FROM pg_statistic s "
+            "WHERE s.starelid = c.oid) ORDER BY 1")]
+
+
+def test_a_loaded_table_is_indexed_while_others_still_load(pg_dbs: PgDbs,
+                                                           tmp_path: Path) -> None:
+    """The small table's key is built while the big table cannot even start loading: a
+    lock on the big table is held until the small table's key exists (or 20 s pass)."""
+    run_sql(pg_dbs.src, BIG.format(n=20_000) + "CREATE TABLE small (id int PRIMARY KEY); "
+                                              "INSERT INTO small VALUES (1), (2)")
+    holder = psycopg.connect(pg_dbs.dst, autocommit=True)
+    released = threading.Event()
+    order: list[str] = []
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            holder.execute("COMMIT")
+
+    def on_event(ev: dict[str, Any]) -> None:
+        if ev["event"] == "plan":
+            holder.execute("BEGIN")
+            holder.execute("LOCK TABLE big IN ACCESS SHARE MODE")
+            threading.Timer(20, release).start()
+        elif ev["event"] == "built":
+            order.append(f"built {ev['name']}")
+            if ev["name"] == "public.small small_pkey":
+                release()
+        elif ev["event"] == "table":
+            order.append(f"loaded {ev['table']}")
+
+    try:
+        copy(pg_dbs, tmp_path, jobs=2, on_event=on_event)
+    finally:
+        release()
+        holder.close()
+    assert "built public.small small_pkey" in order, order
+    assert order.index("built public.small small_pkey") < order.index("loaded public.big")
+    assert order.index("loaded public.big") < order.index("built public.big big_pkey")
+    assert not_analyzed(pg_dbs.dst) == []
+    report = verify_databases(pg_dbs.src, pg_dbs.dst)
+    assert report.ok, report.lines()
 
 
 def test_copy_again_after_a_finished_job(pg_dbs: PgDbs, tmp_path: Path) -> None:
@@ -222,3 +274,17 @@ def test_verify_reports_schema_and_sequence_differences(pg_dbs: PgDbs, tmp_path:
     assert "index public.orders_placed_idx missing on target" in text
     assert "column public.blobs.day differs" in text
     assert "public.invoice_no is at 987654 on the source, 5 on the target" in text
+
+
+@pytest.mark.parametrize(("ddl", "table"), [
+    ("CREATE INDEX big_grp ON public.big USING btree (grp);", "public.big"),
+    ("ALTER TABLE ONLY public.small\n    ADD CONSTRAINT small_pkey PRIMARY KEY (id);",
+     "public.small"),
+    ('ALTER TABLE ONLY "Sales Ops"."Order ""Items"" ✓"\n    ADD CONSTRAINT "Order ""Items"" '
+     '✓_pkey" PRIMARY KEY (id);', 'Sales Ops.Order "Items" ✓'),
+    ('CREATE INDEX "by (value)" ON ONLY public."M x" USING btree (value);', "public.M x"),
+])
+def test_post_data_statements_name_their_table_as_the_catalog_does(ddl: str, table: str
+                                                                    ) -> None:
+    # The key that lets a table's index builds start as soon as its rows are in.
+    assert schema.Entry(0, "INDEX", "n", "public", ddl).table == table

@@ -101,6 +101,8 @@ class _Progress:
             rate = ev["bytes"] / ev["seconds"] if ev["seconds"] else 0.0
             _err(f"    {ev['table']}: {ev['rows']} rows, {human_bytes(ev['bytes'])} in "
                  f"{ev['seconds']:.1f}s ({human_bytes(rate)}/s, {ev['chunks']} chunks)")
+        elif kind == "built":
+            _err(f"    {ev['kind'].lower()} {ev['name']} built in {ev['seconds']:.1f}s")
         elif kind == "progress" and time.monotonic() - self.last >= self.EVERY_S:
             self.last = time.monotonic()
             _err(f"    copied {ev['rows']} rows, {human_bytes(ev['bytes'])} "

@@ -7,10 +7,13 @@ Pipeline (each step waits for the one before; within a step, work runs on ``jobs
 2. pre-data: ``pg_dump --section=pre-data --snapshot`` applied on the target in one transaction;
 3. data: every table (partitions as their leaf tables), largest first; tables larger than
    ``split_bytes`` with an integer first key column are cut into key ranges so one table
-   keeps several workers busy. Each chunk is one target transaction;
-4. post-data: indexes and primary/unique keys in parallel, then partition index attachments,
-   then foreign keys in parallel, then the rest (triggers, rules, comments...) in dump order;
-5. sequences set to the source's values, then ANALYZE of every table;
+   keeps several workers busy. Each chunk is one target transaction. When a table's last
+   chunk commits, its indexes and keys are built and it is analyzed, on the same workers,
+   while other tables still load;
+4. post-data left over: partitioned parents' indexes and keys, then partition index
+   attachments, then foreign keys in parallel, then the rest (triggers, rules,
+   comments...) in dump order;
+5. sequences set to the source's values, then ANALYZE of the partitioned parents;
 6. with ``follow``: a subscription on the target, on the slot of step 1.
 
 Every finished step and chunk is recorded in the job journal. See docs/db.md for what a
@@ -19,8 +22,9 @@ re-run after a crash redoes and when it must start over.
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -30,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import errors as pgerr
 from psycopg import sql
 
 from cloudshift.db import catalog, schema
 from cloudshift.db.catalog import Table
 from cloudshift.db.dsn import Dsn, connect
 from cloudshift.db.journal import DbJournal, default_dir, job_id
+from cloudshift.db.postdata import PostData, analyze_key
 from cloudshift.db.pump import Chunk, copy_chunk
 from cloudshift.errors import ConfigError
 
@@ -158,6 +162,7 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
                                    "not copied: move them with pg_dump --large-objects or "
                                    "store them as bytea")
         holder: psycopg.Connection[Any] | None = None
+        post: PostData | None = None
         try:
             if not data_done:
                 # Read before the snapshot: a write in between then shows as a change on a
@@ -176,23 +181,27 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
                 _schema_files(src, dst, folder, journal, snapshot, opts)
                 result.steps["pre-data"] = round(time.monotonic() - t0, 3)
                 t0 = time.monotonic()
-                _copy_data(src, dst, journal, snapshot, counters, opts, emit, result)
+                post = PostData(dst, folder / "post-data.sql", journal, resumed, emit)
+                _copy_data(src, dst, journal, snapshot, counters, opts, emit, result, post)
                 result.steps["data"] = round(time.monotonic() - t0, 3)
                 journal.step("data", "done")
                 if holder is not None:
                     holder.close()
                     holder = None
             t0 = time.monotonic()
+            if post is None:
+                post = PostData(dst, folder / "post-data.sql", journal, resumed, emit)
             emit(event="step", step="post-data")
-            _post_data(dst, folder, journal, opts.jobs, emit, resumed)
+            post.run_rest(opts.jobs)
             result.steps["post-data"] = round(time.monotonic() - t0, 3)
             t0 = time.monotonic()
             if journal.step_state("sequences") != "done":
                 copy_sequences(sconn, dconn)
                 journal.step("sequences", "done")
             if journal.step_state("analyze") != "done":
-                emit(event="step", step="analyze")
-                _analyze(dst, opts.jobs)
+                # What the data step did not analyze: partitioned parents, and tables of a
+                # run that stopped before their turn.
+                post.analyze_rest(catalog.tables(dconn, include_partitioned=True), opts.jobs)
                 journal.step("analyze", "done")
             result.steps["sequences+analyze"] = round(time.monotonic() - t0, 3)
             if opts.follow:
@@ -205,6 +214,8 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
         finally:
             if holder is not None:
                 holder.close()
+            if post is not None:
+                post.close()
         result.rows, result.bytes = journal.done_totals()
         result.elapsed = time.monotonic() - started
         journal.finish_run("done", {"rows": result.rows, "bytes": result.bytes})
@@ -282,8 +293,10 @@ def _write_counters(conn: psycopg.Connection[Any]) -> dict[str, int]:
 
 
 def _plan(src: Dsn, dst_conn: psycopg.Connection[Any], journal: DbJournal, snapshot: str,
-          counters: dict[str, int], opts: CopyOptions, result: CopyResult) -> list[Chunk]:
-    """Chunks still to copy, largest table first; re-plans tables written to since."""
+          counters: dict[str, int], opts: CopyOptions, result: CopyResult
+          ) -> tuple[list[Chunk], dict[str, Table]]:
+    """(chunks still to copy, largest table first; every table of the copy by name).
+    Tables written to on the source since an earlier run's snapshot are planned again."""
     with connect(src) as pconn:
         pconn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         pconn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
@@ -300,6 +313,7 @@ def _plan(src: Dsn, dst_conn: psycopg.Connection[Any], journal: DbJournal, snaps
             journal.drop_table_chunks(name)
             if name in by_name:
                 dst_conn.execute(sql.SQL("TRUNCATE ONLY {}").format(by_name[name].ident()))
+            journal.step(analyze_key(name), "todo")
             result.recopied.append(name)
         planned -= redo
         for t in tables:
@@ -319,7 +333,7 @@ def _plan(src: Dsn, dst_conn: psycopg.Connection[Any], journal: DbJournal, snaps
             clean = "truncate" if lo is None and hi is None else "delete"
         todo.append(Chunk(cid, by_name[tbl], lo, hi, clean))
     todo.sort(key=lambda c: (-sizes.get(c.table.qualified, 0), int(c.cid.rsplit("#", 1)[1])))
-    return todo
+    return todo, by_name
 
 
 def _ranges(conn: psycopg.Connection[Any], t: Table, opts: CopyOptions
@@ -342,9 +356,13 @@ def _ranges(conn: psycopg.Connection[Any], t: Table, opts: CopyOptions
 
 
 def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: dict[str, int],
-               opts: CopyOptions, emit: _Emitter, result: CopyResult) -> None:
+               opts: CopyOptions, emit: _Emitter, result: CopyResult, post: PostData) -> None:
+    """Every chunk on ``opts.jobs`` workers, largest table first. As soon as a table's last
+    chunk commits, its indexes and keys are built, then it is analyzed, on the same workers:
+    those come before further chunks, so one table's index build overlaps other tables'
+    loads instead of waiting for all of them."""
     with connect(dst) as dconn:
-        chunks = _plan(src, dconn, journal, snapshot, counters, opts, result)
+        chunks, tables = _plan(src, dconn, journal, snapshot, counters, opts, result)
     stats: dict[str, TableResult] = {}
     remaining: dict[str, int] = {}
     for c in chunks:
@@ -354,55 +372,117 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
     total_bytes = sum(c.table.size for c in chunks if c.whole) + sum(
         c.table.size // max(1, stats[c.table.qualified].chunks) for c in chunks if not c.whole)
     emit(event="plan", chunks=len(chunks), tables=len(stats), est_bytes=total_bytes)
-    work: queue.Queue[Chunk] = queue.Queue()
-    for c in chunks:
-        work.put(c)
-    lock = threading.Lock()
+    builds = post.table_builds(tables)
+    analyzed = journal.steps_done("analyze:")
+    work: collections.deque[Chunk] = collections.deque(chunks)
+    ready: collections.deque[Callable[[], None]] = collections.deque()
+    building: dict[str, int] = {}
+    cond = threading.Condition()
     moved = {"rows": 0, "bytes": 0}
     t_start = time.monotonic()
     errors: list[BaseException] = []
     stop = threading.Event()
+    busy = 0
 
     def on_bytes(rows: int, nbytes: int) -> None:
-        with lock:
+        with cond:
             moved["rows"] += rows
             moved["bytes"] += nbytes
 
+    def loaded(name: str) -> None:
+        """(cond held) The table's rows are all in: queue its builds, or its ANALYZE."""
+        entries = builds.pop(name, [])
+        building[name] = len(entries)
+        for e in entries:
+            ready.append(functools.partial(build, name, e))
+        if not entries:
+            indexed(name)
+
+    def indexed(name: str) -> None:
+        """(cond held)"""
+        if analyze_key(name) not in analyzed:
+            ready.append(functools.partial(post.analyze, tables[name]))
+
+    def build(name: str, e: schema.Entry) -> None:
+        post.run(e)
+        with cond:
+            building[name] -= 1
+            if building[name] == 0:
+                indexed(name)
+
+    local = threading.local()
+
+    def load(chunk: Chunk) -> None:
+        dconn = getattr(local, "conn", None)
+        if dconn is None:
+            dconn = local.conn = connect(dst)
+            dconn.execute("SET synchronous_commit = on")
+        journal.chunk_state(chunk.cid, "inflight")
+        rows, nbytes, secs = copy_chunk(src, dconn, chunk, snapshot, on_bytes)
+        journal.chunk_state(chunk.cid, "done", rows, nbytes, secs)
+        with cond:
+            st = stats[chunk.table.qualified]
+            st.rows += rows
+            st.bytes += nbytes
+            st.seconds += secs
+            remaining[chunk.table.qualified] -= 1
+            finished = remaining[chunk.table.qualified] == 0
+            if finished:
+                loaded(chunk.table.qualified)
+        if finished:
+            emit(event="table", table=st.table, rows=st.rows, bytes=st.bytes,
+                 seconds=round(st.seconds, 3), chunks=st.chunks)
+
     def worker() -> None:
         try:
-            with connect(dst) as dconn:
-                dconn.execute("SET synchronous_commit = on")
-                while not stop.is_set():
-                    try:
-                        chunk = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    journal.chunk_state(chunk.cid, "inflight")
-                    rows, nbytes, secs = copy_chunk(src, dconn, chunk, snapshot, on_bytes)
-                    journal.chunk_state(chunk.cid, "done", rows, nbytes, secs)
-                    with lock:
-                        st = stats[chunk.table.qualified]
-                        st.rows += rows
-                        st.bytes += nbytes
-                        st.seconds += secs
-                        remaining[chunk.table.qualified] -= 1
-                        finished = remaining[chunk.table.qualified] == 0
-                    if finished:
-                        emit(event="table", table=st.table, rows=st.rows, bytes=st.bytes,
-                             seconds=round(st.seconds, 3), chunks=st.chunks)
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
+            work_loop()
+        finally:
+            if getattr(local, "conn", None) is not None:
+                local.conn.close()
 
+    def work_loop() -> None:
+        nonlocal busy
+        while True:
+            with cond:
+                while True:
+                    if stop.is_set():
+                        return
+                    if ready:
+                        task = ready.popleft()
+                        break
+                    if work:
+                        task = functools.partial(load, work.popleft())
+                        break
+                    if busy == 0:
+                        # Nothing queued and nothing running that could queue more.
+                        cond.notify_all()
+                        return
+                    cond.wait()
+                busy += 1
+            try:
+                task()
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+            finally:
+                with cond:
+                    busy -= 1
+                    cond.notify_all()
+
+    with cond:
+        # Tables whose every chunk was done by an earlier run.
+        for name in tables:
+            if name not in remaining:
+                loaded(name)
     threads = [threading.Thread(target=worker, daemon=True, name=f"db-copy-{i}")
-               for i in range(max(1, min(opts.jobs, len(chunks))))]
+               for i in range(max(1, opts.jobs))]
     for th in threads:
         th.start()
     try:
         while any(th.is_alive() for th in threads):
             for th in threads:
                 th.join(timeout=1.0)
-            with lock:
+            with cond:
                 done_b, done_r = moved["bytes"], moved["rows"]
             el = time.monotonic() - t_start
             rate = done_b / el if el > 0 else 0.0
@@ -411,79 +491,12 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
                  rate=rate, eta=eta)
     except KeyboardInterrupt:
         stop.set()
+        with cond:
+            cond.notify_all()
         raise
     if errors:
         raise errors[0]
     result.tables = sorted(stats.values(), key=lambda s: -s.bytes)
-
-
-def _post_data(dst: Dsn, folder: Path, journal: DbJournal, jobs: int, emit: _Emitter,
-               resumed: bool) -> None:
-    path = folder / "post-data.sql"
-    preamble, entries = schema.parse(path.read_text())
-    done = journal.steps_done("post:")
-    sizes = journal.table_sizes()
-    by_phase: dict[int, list[schema.Entry]] = {}
-    for e in entries:
-        if f"post:{e.key}" not in done:
-            by_phase.setdefault(e.phase, []).append(e)
-    # Biggest tables' indexes first: they take longest, the small ones fill in around them.
-    by_phase.get(1, []).sort(key=lambda e: -sizes.get(e.table or "", 0))
-    local = threading.local()
-    conns: list[psycopg.Connection[Any]] = []
-    conns_lock = threading.Lock()
-
-    def conn() -> psycopg.Connection[Any]:
-        c: psycopg.Connection[Any] | None = getattr(local, "conn", None)
-        if c is None:
-            c = connect(dst)
-            c.execute("SET maintenance_work_mem = '256MB'")
-            if preamble:
-                c.execute(preamble)
-            local.conn = c
-            with conns_lock:
-                conns.append(c)
-        return c
-
-    def run(e: schema.Entry) -> None:
-        for attempt in range(5):
-            try:
-                with conn().transaction():
-                    conn().execute(e.sql)
-                break
-            except pgerr.DeadlockDetected:
-                if attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-            except (pgerr.DuplicateTable, pgerr.DuplicateObject, pgerr.InvalidTableDefinition
-                    ) as exc:
-                # Committed by a run that died before recording it: already there.
-                if not resumed:
-                    raise _ddl_error(dst, e, exc) from None
-                break
-            except psycopg.Error as exc:
-                raise _ddl_error(dst, e, exc) from None
-        journal.step(f"post:{e.key}", "done")
-
-    try:
-        for phase in sorted(by_phase):
-            items = by_phase[phase]
-            emit(event="step", step=f"post-data phase {phase}", statements=len(items))
-            if phase == schema.LAST_PHASE:
-                for e in items:
-                    run(e)
-                continue
-            with ThreadPoolExecutor(max(1, jobs)) as pool:
-                for f in [pool.submit(run, e) for e in items]:
-                    f.result()
-    finally:
-        for c in conns:
-            c.close()
-
-
-def _ddl_error(dst: Dsn, e: schema.Entry, exc: BaseException) -> ConfigError:
-    msg = dst.scrub(" ".join(str(exc).split()))[:200]
-    return ConfigError(f"building {e.kind} {e.schema}.{e.name} on the target failed: {msg}")
 
 
 def copy_sequences(sconn: psycopg.Connection[Any], dconn: psycopg.Connection[Any]) -> int:
@@ -498,27 +511,3 @@ def copy_sequences(sconn: psycopg.Connection[Any], dconn: psycopg.Connection[Any
             sql.Literal(s.is_called)))
         n += 1
     return n
-
-
-def _analyze(dst: Dsn, jobs: int) -> None:
-    with connect(dst) as c:
-        names = [t for t in catalog.tables(c, include_partitioned=True)]
-
-    local = threading.local()
-    conns: list[psycopg.Connection[Any]] = []
-
-    def run(t: Table) -> None:
-        c = getattr(local, "conn", None)
-        if c is None:
-            c = connect(dst)
-            local.conn = c
-            conns.append(c)
-        c.execute(sql.SQL("ANALYZE {}").format(t.ident()))
-
-    try:
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            for f in [pool.submit(run, t) for t in names]:
-                f.result()
-    finally:
-        for c in conns:
-            c.close()

@@ -20,7 +20,8 @@ from cloudshift.errors import ConfigError
 
 _HEADER = re.compile(r"^--\n-- Name: (?P<name>.*?); Type: (?P<type>.*?); Schema: (?P<schema>.*?);"
                      r" Owner: (?P<owner>.*?)\n--\n", re.M)
-_TABLE_REF = re.compile(r"(?:\bON|ALTER TABLE)\s+(?:ONLY\s+)?([^\s(]+)", re.I)
+_IDENT = r'(?:"(?:[^"]|"")*"|[^\s(."]+)'
+_TABLE_REF = re.compile(rf"(?:\bON|ALTER TABLE)\s+(?:ONLY\s+)?({_IDENT}(?:\.{_IDENT})?)", re.I)
 
 # The order post-data must follow; entries within one phase are independent of each other.
 PHASE_OF = {"INDEX": 1, "CONSTRAINT": 1, "INDEX ATTACH": 2, "FK CONSTRAINT": 3}
@@ -48,8 +49,14 @@ class Entry:
 
     @property
     def table(self) -> str | None:
+        """``schema.name`` of the table the statement is on, unquoted as the catalog spells
+        it (the key :attr:`cloudshift.db.catalog.Table.qualified` uses)."""
         m = _TABLE_REF.search(self.sql)
-        return m.group(1).replace('"', "") if m else None
+        if m is None:
+            return None
+        parts = [p[1:-1].replace('""', '"') if p.startswith('"') else p
+                 for p in re.findall(_IDENT, m.group(1))]
+        return ".".join(parts)
 
 
 def tool(name: str) -> str:

@@ -1,0 +1,148 @@
+"""Post-data on the target: the statements of ``pg_dump --section=post-data`` and ANALYZE.
+
+Any worker thread may call :meth:`PostData.run` or :meth:`PostData.analyze`; each thread gets
+its own target connection. Every statement and every table's ANALYZE is recorded in the job
+journal when it commits, so a re-run skips it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerr
+from psycopg import sql
+
+from cloudshift.db import schema
+from cloudshift.db.catalog import Table
+from cloudshift.db.dsn import Dsn, connect
+from cloudshift.db.journal import DbJournal
+from cloudshift.errors import ConfigError
+
+# Index builds sort in memory up to this much per build (per parallel worker share).
+MAINTENANCE_WORK_MEM = "256MB"
+
+
+def analyze_key(table: str) -> str:
+    return f"analyze:{table}"
+
+
+class PostData:
+    def __init__(self, dst: Dsn, path: Path, journal: DbJournal, resumed: bool,
+                 emit: Callable[..., None]) -> None:
+        self.dst = dst
+        self.journal = journal
+        self.resumed = resumed
+        self.emit = emit
+        self.preamble, entries = schema.parse(path.read_text())
+        done = journal.steps_done("post:")
+        self.todo = [e for e in entries if f"post:{e.key}" not in done]
+        self._local = threading.local()
+        self._conns: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+
+    # --- what is left ---------------------------------------------------------------------
+    def table_builds(self, tables: Iterable[str]) -> dict[str, list[schema.Entry]]:
+        """Not-yet-done indexes and keys of these tables (phase 1: they need only the
+        table's own rows), taken out of :attr:`todo` for the caller to run."""
+        wanted = set(tables)
+        out: dict[str, list[schema.Entry]] = {}
+        rest: list[schema.Entry] = []
+        for e in self.todo:
+            if e.phase == 1 and e.table in wanted:
+                out.setdefault(e.table, []).append(e)
+            else:
+                rest.append(e)
+        self.todo = rest
+        return out
+
+    # --- running --------------------------------------------------------------------------
+    def conn(self) -> psycopg.Connection[Any]:
+        c: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if c is None:
+            c = connect(self.dst)
+            c.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+            if self.preamble:
+                c.execute(self.preamble)
+            self._local.conn = c
+            with self._lock:
+                self._conns.append(c)
+        return c
+
+    def run(self, e: schema.Entry) -> None:
+        """One statement group in its own transaction; deadlocks (foreign keys built side by
+        side) are retried."""
+        t0 = time.monotonic()
+        for attempt in range(5):
+            try:
+                with self.conn().transaction():
+                    self.conn().execute(e.sql)
+                break
+            except pgerr.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+            except (pgerr.DuplicateTable, pgerr.DuplicateObject, pgerr.InvalidTableDefinition
+                    ) as exc:
+                # Committed by a run that died before recording it: already there.
+                if not self.resumed:
+                    raise self._error(e, exc) from None
+                break
+            except psycopg.Error as exc:
+                raise self._error(e, exc) from None
+        self.journal.step(f"post:{e.key}", "done")
+        if e.phase == 1:
+            self.emit(event="built", kind=e.kind, name=f"{e.schema}.{e.name}", table=e.table,
+                      seconds=round(time.monotonic() - t0, 3))
+
+    def analyze(self, table: Table) -> None:
+        self.conn().execute(sql.SQL("ANALYZE {}").format(table.ident()))
+        self.journal.step(analyze_key(table.qualified), "done")
+
+    def run_rest(self, jobs: int) -> None:
+        """Whatever :meth:`table_builds` left, in dependency order: indexes and keys, then
+        partition index attachments, then foreign keys (each phase on ``jobs`` threads),
+        then the rest (triggers, rules, comments...) in dump order."""
+        by_phase: dict[int, list[schema.Entry]] = {}
+        for e in self.todo:
+            by_phase.setdefault(e.phase, []).append(e)
+        self.todo = []
+        # Biggest tables' indexes first: they take longest, the small ones fill in around them.
+        sizes = self.journal.table_sizes()
+        by_phase.get(1, []).sort(key=lambda e: -sizes.get(e.table or "", 0))
+        for phase in sorted(by_phase):
+            items = by_phase[phase]
+            self.emit(event="step", step=f"post-data phase {phase}", statements=len(items))
+            if phase == schema.LAST_PHASE:
+                for e in items:
+                    self.run(e)
+                continue
+            self.each(items, self.run, jobs)
+
+    def analyze_rest(self, tables: list[Table], jobs: int) -> None:
+        done = self.journal.steps_done("analyze:")
+        left = [t for t in tables if analyze_key(t.qualified) not in done]
+        if left:
+            self.emit(event="step", step="analyze", tables=len(left))
+            self.each(left, self.analyze, jobs)
+
+    @staticmethod
+    def each(items: list[Any], fn: Callable[[Any], None], jobs: int) -> None:
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            for f in [pool.submit(fn, x) for x in items]:
+                f.result()
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._conns:
+                c.close()
+            self._conns.clear()
+
+    def _error(self, e: schema.Entry, exc: BaseException) -> ConfigError:
+        msg = self.dst.scrub(" ".join(str(exc).split()))[:200]
+        return ConfigError(f"building {e.kind} {e.schema}.{e.name} on the target failed: {msg}")
