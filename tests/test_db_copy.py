@@ -183,6 +183,7 @@ def test_a_loaded_table_is_indexed_while_others_still_load(pg_dbs: PgDbs,
                                               "INSERT INTO small VALUES (1), (2)")
     holder = psycopg.connect(pg_dbs.dst, autocommit=True)
     released = threading.Event()
+    timer = threading.Timer(20, lambda: release())
     order: list[str] = []
 
     def release() -> None:
@@ -194,7 +195,7 @@ def test_a_loaded_table_is_indexed_while_others_still_load(pg_dbs: PgDbs,
         if ev["event"] == "plan":
             holder.execute("BEGIN")
             holder.execute("LOCK TABLE big IN ACCESS SHARE MODE")
-            threading.Timer(20, release).start()
+            timer.start()
         elif ev["event"] == "built":
             order.append(f"built {ev['name']}")
             if ev["name"] == "public.small small_pkey":
@@ -205,6 +206,7 @@ def test_a_loaded_table_is_indexed_while_others_still_load(pg_dbs: PgDbs,
     try:
         copy(pg_dbs, tmp_path, jobs=2, on_event=on_event)
     finally:
+        timer.cancel()
         release()
         holder.close()
     assert "built public.small small_pkey" in order, order
