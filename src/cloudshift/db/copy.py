@@ -183,7 +183,7 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
                 t0 = time.monotonic()
                 post = PostData(dst, folder / "post-data.sql", journal, resumed, emit)
                 _copy_data(src, dst, journal, snapshot, counters, opts, emit, result, post)
-                result.steps["data"] = round(time.monotonic() - t0, 3)
+                result.steps["data+indexes"] = round(time.monotonic() - t0, 3)
                 journal.step("data", "done")
                 if holder is not None:
                     holder.close()
