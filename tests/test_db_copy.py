@@ -217,6 +217,28 @@ def test_a_loaded_table_is_indexed_while_others_still_load(pg_dbs: PgDbs,
     assert report.ok, report.lines()
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_target_statistics_match_what_analyze_gives_on_the_source(pg_dbs: PgDbs, tmp_path: Path,
+                                                                   jobs: int) -> None:
+    """ANALYZE must come after a table's extended statistics exist, and an inheritance
+    parent's after its children are loaded (its statistics sample them too)."""
+    run_sql(pg_dbs.src, """
+        CREATE TABLE stx (a int, b int);
+        INSERT INTO stx SELECT i % 100, i % 100 FROM generate_series(1, 10000) i;
+        CREATE STATISTICS stx_ab (dependencies, ndistinct) ON a, b FROM stx;
+        CREATE TABLE parent (v text);
+        CREATE TABLE child () INHERITS (parent);
+        INSERT INTO parent SELECT 'p' FROM generate_series(1, 20000);
+        INSERT INTO child SELECT 'c' FROM generate_series(1, 15000);""")
+    copy(pg_dbs, tmp_path, jobs=jobs)
+    assert scalar(pg_dbs.dst, "SELECT count(*) FROM pg_statistic_ext_data d JOIN "
+                              "pg_statistic_ext e ON e.oid = d.stxoid "
+                              "WHERE e.stxname = 'stx_ab'") == 1
+    mcv = scalar(pg_dbs.dst, "SELECT most_common_vals::text FROM pg_stats WHERE "
+                             "tablename = 'parent' AND attname = 'v' AND inherited")
+    assert mcv is not None and set(mcv.strip("{}").split(",")) == {"p", "c"}
+
+
 def test_copy_again_after_a_finished_job(pg_dbs: PgDbs, tmp_path: Path) -> None:
     run_sql(pg_dbs.src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
     copy(pg_dbs, tmp_path)
@@ -278,15 +300,23 @@ def test_verify_reports_schema_and_sequence_differences(pg_dbs: PgDbs, tmp_path:
     assert "public.invoice_no is at 987654 on the source, 5 on the target" in text
 
 
-@pytest.mark.parametrize(("ddl", "table"), [
-    ("CREATE INDEX big_grp ON public.big USING btree (grp);", "public.big"),
-    ("ALTER TABLE ONLY public.small\n    ADD CONSTRAINT small_pkey PRIMARY KEY (id);",
-     "public.small"),
-    ('ALTER TABLE ONLY "Sales Ops"."Order ""Items"" ✓"\n    ADD CONSTRAINT "Order ""Items"" '
-     '✓_pkey" PRIMARY KEY (id);', 'Sales Ops.Order "Items" ✓'),
-    ('CREATE INDEX "by (value)" ON ONLY public."M x" USING btree (value);', "public.M x"),
+@pytest.mark.parametrize(("kind", "ddl", "table"), [
+    ("INDEX", "CREATE INDEX big_grp ON public.big USING btree (grp);", "public.big"),
+    ("CONSTRAINT", "ALTER TABLE ONLY public.small\n    ADD CONSTRAINT small_pkey PRIMARY KEY "
+                   "(id);", "public.small"),
+    ("CONSTRAINT", 'ALTER TABLE ONLY "Sales Ops"."Order ""Items"" ✓"\n    ADD CONSTRAINT '
+                   '"Order ""Items"" ✓_pkey" PRIMARY KEY (id);', 'Sales Ops.Order "Items" ✓'),
+    ("INDEX", 'CREATE INDEX "by (value)" ON ONLY public."M x" USING btree (value);',
+     "public.M x"),
+    # A name that reads like another table must not move the index to it.
+    ("INDEX", "SET default_tablespace = '';\n\nCREATE UNIQUE INDEX \"grp on public.small\" "
+              "ON public.big USING btree (grp);", "public.big"),
+    ("STATISTICS", "CREATE STATISTICS public.s1 ON EXTRACT(year FROM at), grp FROM public.big;"
+                   "\nALTER STATISTICS public.s1 SET STATISTICS 500;", "public.big"),
+    ("TRIGGER", "CREATE TRIGGER t BEFORE INSERT ON public.orders FOR EACH ROW EXECUTE "
+                "FUNCTION public.touch();", None),
 ])
-def test_post_data_statements_name_their_table_as_the_catalog_does(ddl: str, table: str
-                                                                    ) -> None:
+def test_post_data_statements_name_their_table_as_the_catalog_does(kind: str, ddl: str,
+                                                                    table: str | None) -> None:
     # The key that lets a table's index builds start as soon as its rows are in.
-    assert schema.Entry(0, "INDEX", "n", "public", ddl).table == table
+    assert schema.Entry(0, kind, "n", "public", ddl).table == table

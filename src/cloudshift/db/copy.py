@@ -13,7 +13,7 @@ Pipeline (each step waits for the one before; within a step, work runs on ``jobs
 4. post-data left over: partitioned parents' indexes and keys, then partition index
    attachments, then foreign keys in parallel, then the rest (triggers, rules,
    comments...) in dump order;
-5. sequences set to the source's values, then ANALYZE of the partitioned parents;
+5. sequences set to the source's values, then ANALYZE of partitioned and inheritance parents;
 6. with ``follow``: a subscription on the target, on the slot of step 1.
 
 Every finished step and chunk is recorded in the job journal. See docs/db.md for what a
@@ -294,13 +294,17 @@ def _write_counters(conn: psycopg.Connection[Any]) -> dict[str, int]:
 
 def _plan(src: Dsn, dst_conn: psycopg.Connection[Any], journal: DbJournal, snapshot: str,
           counters: dict[str, int], opts: CopyOptions, result: CopyResult
-          ) -> tuple[list[Chunk], dict[str, Table]]:
-    """(chunks still to copy, largest table first; every table of the copy by name).
-    Tables written to on the source since an earlier run's snapshot are planned again."""
+          ) -> tuple[list[Chunk], dict[str, Table], set[str]]:
+    """(chunks still to copy, largest table first; every table of the copy by name; the
+    tables that have inheritance children). Tables written to on the source since an
+    earlier run's snapshot are planned again."""
     with connect(src) as pconn:
         pconn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         pconn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
         tables = catalog.tables(pconn)
+        parents = {f"{n}.{t}" for n, t in pconn.execute(
+            "SELECT DISTINCT n.nspname, c.relname FROM pg_inherits i JOIN pg_class c "
+            "ON c.oid = i.inhparent JOIN pg_namespace n ON n.oid = c.relnamespace")}
         known = journal.table_writes()
         by_name = {t.qualified: t for t in tables}
         planned = {tbl for _, tbl, *_ in journal.chunks()}
@@ -333,7 +337,7 @@ def _plan(src: Dsn, dst_conn: psycopg.Connection[Any], journal: DbJournal, snaps
             clean = "truncate" if lo is None and hi is None else "delete"
         todo.append(Chunk(cid, by_name[tbl], lo, hi, clean))
     todo.sort(key=lambda c: (-sizes.get(c.table.qualified, 0), int(c.cid.rsplit("#", 1)[1])))
-    return todo, by_name
+    return todo, by_name, parents
 
 
 def _ranges(conn: psycopg.Connection[Any], t: Table, opts: CopyOptions
@@ -362,7 +366,7 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
     those come before further chunks, so one table's index build overlaps other tables'
     loads instead of waiting for all of them."""
     with connect(dst) as dconn:
-        chunks, tables = _plan(src, dconn, journal, snapshot, counters, opts, result)
+        chunks, tables, parents = _plan(src, dconn, journal, snapshot, counters, opts, result)
     stats: dict[str, TableResult] = {}
     remaining: dict[str, int] = {}
     for c in chunks:
@@ -389,18 +393,17 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
             moved["rows"] += rows
             moved["bytes"] += nbytes
 
-    def loaded(name: str) -> None:
-        """(cond held) The table's rows are all in: queue its builds, or its ANALYZE."""
-        entries = builds.pop(name, [])
-        building[name] = len(entries)
-        for e in entries:
-            ready.append(functools.partial(build, name, e))
-        if not entries:
-            indexed(name)
-
-    def indexed(name: str) -> None:
-        """(cond held)"""
-        if analyze_key(name) not in analyzed:
+    def next_stage(name: str) -> None:
+        """(cond held) Queue the table's next build stage; after the last, its ANALYZE."""
+        stages = builds.get(name)
+        if stages:
+            stage = stages.pop(0)
+            building[name] = len(stage)
+            for e in stage:
+                ready.append(functools.partial(build, name, e))
+        elif analyze_key(name) not in analyzed and name not in parents:
+            # An inheritance parent waits for analyze_rest: its ANALYZE samples the
+            # children too, and autovacuum never redoes that part.
             ready.append(functools.partial(post.analyze, tables[name]))
 
     def build(name: str, e: schema.Entry) -> None:
@@ -408,17 +411,11 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
         with cond:
             building[name] -= 1
             if building[name] == 0:
-                indexed(name)
-
-    local = threading.local()
+                next_stage(name)
 
     def load(chunk: Chunk) -> None:
-        dconn = getattr(local, "conn", None)
-        if dconn is None:
-            dconn = local.conn = connect(dst)
-            dconn.execute("SET synchronous_commit = on")
         journal.chunk_state(chunk.cid, "inflight")
-        rows, nbytes, secs = copy_chunk(src, dconn, chunk, snapshot, on_bytes)
+        rows, nbytes, secs = copy_chunk(src, post.conn(), chunk, snapshot, on_bytes)
         journal.chunk_state(chunk.cid, "done", rows, nbytes, secs)
         with cond:
             st = stats[chunk.table.qualified]
@@ -428,7 +425,7 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
             remaining[chunk.table.qualified] -= 1
             finished = remaining[chunk.table.qualified] == 0
             if finished:
-                loaded(chunk.table.qualified)
+                next_stage(chunk.table.qualified)
         if finished:
             emit(event="table", table=st.table, rows=st.rows, bytes=st.bytes,
                  seconds=round(st.seconds, 3), chunks=st.chunks)
@@ -437,8 +434,7 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
         try:
             work_loop()
         finally:
-            if getattr(local, "conn", None) is not None:
-                local.conn.close()
+            post.release()
 
     def work_loop() -> None:
         nonlocal busy
@@ -473,7 +469,7 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
         # Tables whose every chunk was done by an earlier run.
         for name in tables:
             if name not in remaining:
-                loaded(name)
+                next_stage(name)
     threads = [threading.Thread(target=worker, daemon=True, name=f"db-copy-{i}")
                for i in range(max(1, opts.jobs))]
     for th in threads:
@@ -493,6 +489,10 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
         stop.set()
         with cond:
             cond.notify_all()
+        # Stop the statements in flight; each worker then closes its own connection.
+        post.cancel()
+        for th in threads:
+            th.join(timeout=5)
         raise
     if errors:
         raise errors[0]

@@ -1,12 +1,14 @@
 """Post-data on the target: the statements of ``pg_dump --section=post-data`` and ANALYZE.
 
 Any worker thread may call :meth:`PostData.run` or :meth:`PostData.analyze`; each thread gets
-its own target connection. Every statement and every table's ANALYZE is recorded in the job
+one target connection (:meth:`PostData.conn`), which the data step's loads use too, so a
+worker never holds two. Every statement and every table's ANALYZE is recorded in the job
 journal when it commits, so a re-run skips it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,29 +47,44 @@ class PostData:
         self._local = threading.local()
         self._conns: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # --- what is left ---------------------------------------------------------------------
-    def table_builds(self, tables: Iterable[str]) -> dict[str, list[schema.Entry]]:
-        """Not-yet-done indexes and keys of these tables (phase 1: they need only the
-        table's own rows), taken out of :attr:`todo` for the caller to run."""
+    def table_builds(self, tables: Iterable[str]) -> dict[str, list[list[schema.Entry]]]:
+        """Not-yet-done statements that need only one table's own rows, per table, in stages
+        to run one after the other, taken out of :attr:`todo` for the caller to run.
+
+        Stage one is the plain indexes, which may build side by side (each takes a SHARE
+        lock). Then each key constraint (ACCESS EXCLUSIVE) and each extended statistics
+        object (which the table's ANALYZE must follow, or it computes nothing for it) is a
+        stage of its own, so no worker sits waiting on another's lock."""
         wanted = set(tables)
-        out: dict[str, list[schema.Entry]] = {}
+        out: dict[str, list[list[schema.Entry]]] = {}
         rest: list[schema.Entry] = []
         for e in self.todo:
-            if e.phase == 1 and e.table in wanted:
-                out.setdefault(e.table, []).append(e)
-            else:
+            name = e.table
+            if name is None or name not in wanted or (e.phase != 1 and e.kind != "STATISTICS"):
                 rest.append(e)
+                continue
+            stages = out.setdefault(name, [[]])
+            if e.kind == "INDEX":
+                stages[0].append(e)
+            else:
+                stages.append([e])
         self.todo = rest
-        return out
+        return {name: [st for st in stages if st] for name, stages in out.items()}
 
     # --- running --------------------------------------------------------------------------
     def conn(self) -> psycopg.Connection[Any]:
         c: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if c is None:
             c = connect(self.dst)
+            # Durable before the journal says done (a chunk, a statement, an ANALYZE).
+            c.execute("SET synchronous_commit = on")
             c.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
             if self.preamble:
+                # pg_dump's own settings (search_path empty among them): pg_restore loads
+                # rows under them too, and our COPY names everything schema-qualified.
                 c.execute(self.preamble)
             self._local.conn = c
             with self._lock:
@@ -96,7 +113,7 @@ class PostData:
             except psycopg.Error as exc:
                 raise self._error(e, exc) from None
         self.journal.step(f"post:{e.key}", "done")
-        if e.phase == 1:
+        if e.phase == 1 or e.kind == "STATISTICS":
             self.emit(event="built", kind=e.kind, name=f"{e.schema}.{e.name}", table=e.table,
                       seconds=round(time.monotonic() - t0, 3))
 
@@ -131,17 +148,42 @@ class PostData:
             self.emit(event="step", step="analyze", tables=len(left))
             self.each(left, self.analyze, jobs)
 
-    @staticmethod
-    def each(items: list[Any], fn: Callable[[Any], None], jobs: int) -> None:
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            for f in [pool.submit(fn, x) for x in items]:
-                f.result()
+    def each(self, items: list[Any], fn: Callable[[Any], None], jobs: int) -> None:
+        # One pool for every later phase: its threads, and so their connections, are reused.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max(1, jobs), thread_name_prefix="db-post")
+        for f in [self._pool.submit(fn, x) for x in items]:
+            f.result()
+
+    def release(self) -> None:
+        """Close the calling thread's connection (a worker that is done)."""
+        c: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if c is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if c in self._conns:
+                self._conns.remove(c)
+        c.close()
+
+    def cancel(self) -> None:
+        """Ask the server to stop whatever each connection runs (on Ctrl-C); the threads
+        that own them then fail their statement and close them."""
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            with contextlib.suppress(psycopg.Error):
+                c.cancel_safe()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         with self._lock:
-            for c in self._conns:
-                c.close()
+            conns = list(self._conns)
             self._conns.clear()
+        for c in conns:
+            c.close()
 
     def _error(self, e: schema.Entry, exc: BaseException) -> ConfigError:
         msg = self.dst.scrub(" ".join(str(exc).split()))[:200]

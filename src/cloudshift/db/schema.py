@@ -20,8 +20,20 @@ from cloudshift.errors import ConfigError
 
 _HEADER = re.compile(r"^--\n-- Name: (?P<name>.*?); Type: (?P<type>.*?); Schema: (?P<schema>.*?);"
                      r" Owner: (?P<owner>.*?)\n--\n", re.M)
-_IDENT = r'(?:"(?:[^"]|"")*"|[^\s(."]+)'
-_TABLE_REF = re.compile(rf"(?:\bON|ALTER TABLE)\s+(?:ONLY\s+)?({_IDENT}(?:\.{_IDENT})?)", re.I)
+_IDENT = r'(?:"(?:[^"]|"")*"|[^\s(.;"]+)'
+_QUALIFIED = rf"({_IDENT}(?:\.{_IDENT})?)"
+# The table each kind of statement is on, anchored at the statement's start so that a quoted
+# name containing " ON x" cannot point elsewhere. pg_dump writes these shapes; for
+# statistics, the table is the last FROM before the end of the statement.
+_ALTER_TABLE = re.compile(rf"^ALTER\s+TABLE\s+(?:ONLY\s+)?{_QUALIFIED}", re.M | re.I)
+_TABLE_OF = {
+    "INDEX": re.compile(rf"^CREATE\s+(?:UNIQUE\s+)?INDEX\s+{_IDENT}\s+ON\s+(?:ONLY\s+)?"
+                        rf"{_QUALIFIED}", re.M | re.I),
+    "CONSTRAINT": _ALTER_TABLE,
+    "FK CONSTRAINT": _ALTER_TABLE,
+    "STATISTICS": re.compile(rf"^CREATE\s+STATISTICS\b[^;]*\bFROM\s+{_QUALIFIED}\s*;",
+                             re.M | re.I),
+}
 
 # The order post-data must follow; entries within one phase are independent of each other.
 PHASE_OF = {"INDEX": 1, "CONSTRAINT": 1, "INDEX ATTACH": 2, "FK CONSTRAINT": 3}
@@ -50,8 +62,10 @@ class Entry:
     @property
     def table(self) -> str | None:
         """``schema.name`` of the table the statement is on, unquoted as the catalog spells
-        it (the key :attr:`cloudshift.db.catalog.Table.qualified` uses)."""
-        m = _TABLE_REF.search(self.sql)
+        it (the key :attr:`cloudshift.db.catalog.Table.qualified` uses); None for kinds
+        whose table we do not need."""
+        pattern = _TABLE_OF.get(self.kind)
+        m = pattern.search(self.sql) if pattern else None
         if m is None:
             return None
         parts = [p[1:-1].replace('""', '"') if p.startswith('"') else p
