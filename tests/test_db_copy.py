@@ -239,6 +239,35 @@ def test_target_statistics_match_what_analyze_gives_on_the_source(pg_dbs: PgDbs,
     assert mcv is not None and set(mcv.strip("{}").split(",")) == {"p", "c"}
 
 
+def test_odd_post_data_shapes_and_functions_that_rely_on_search_path(pg_dbs: PgDbs,
+                                                                     tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, """
+        CREATE FUNCTION helper(x int) RETURNS boolean LANGUAGE sql AS 'SELECT x >= 0';
+        CREATE FUNCTION ok(x int) RETURNS boolean LANGUAGE sql AS 'SELECT helper(x)';
+        CREATE TABLE checked (id int PRIMARY KEY, v int CHECK (ok(v)),
+                              twice int GENERATED ALWAYS AS (v * 2) STORED);
+        INSERT INTO checked SELECT i, i FROM generate_series(1, 500) i;
+        CREATE TABLE ident (id int NOT NULL, code text NOT NULL, note text);
+        CREATE UNIQUE INDEX ident_code ON ident (code);
+        CREATE UNIQUE INDEX ident_id ON ident (id);
+        ALTER TABLE ident REPLICA IDENTITY USING INDEX ident_id;
+        ALTER TABLE ident CLUSTER ON ident_code;
+        INSERT INTO ident SELECT i, 'c' || i, NULL FROM generate_series(1, 500) i;
+        CREATE TABLE stx2 (a int, b int);
+        INSERT INTO stx2 SELECT i % 10, i % 10 FROM generate_series(1, 2000) i;
+        CREATE STATISTICS "s;2" (ndistinct) ON a, b FROM stx2;""")
+    copy(pg_dbs, tmp_path, jobs=2)
+    # The CHECK's function finds helper() through the session's search_path while loading.
+    assert scalar(pg_dbs.dst, "SELECT count(*) FROM checked") == 500
+    assert scalar(pg_dbs.dst, "SELECT relreplident FROM pg_class WHERE relname = 'ident'") \
+        == "i"
+    # Its table cannot be read from the statement: the table is analyzed again after it.
+    assert scalar(pg_dbs.dst, "SELECT count(*) FROM pg_statistic_ext_data d JOIN "
+                              "pg_statistic_ext e ON e.oid = d.stxoid "
+                              "WHERE e.stxname = 's;2'") == 1
+    assert verify_databases(pg_dbs.src, pg_dbs.dst).ok
+
+
 def test_copy_again_after_a_finished_job(pg_dbs: PgDbs, tmp_path: Path) -> None:
     run_sql(pg_dbs.src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
     copy(pg_dbs, tmp_path)

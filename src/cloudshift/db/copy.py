@@ -199,8 +199,9 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
                 copy_sequences(sconn, dconn)
                 journal.step("sequences", "done")
             if journal.step_state("analyze") != "done":
-                # What the data step did not analyze: partitioned parents, and tables of a
-                # run that stopped before their turn.
+                # What the data step did not analyze: partitioned and inheritance parents,
+                # tables whose extended statistics came in post-data, and tables of a run
+                # that stopped before their turn.
                 post.analyze_rest(catalog.tables(dconn, include_partitioned=True), opts.jobs)
                 journal.step("analyze", "done")
             result.steps["sequences+analyze"] = round(time.monotonic() - t0, 3)
@@ -211,6 +212,12 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
                 result.follow = start_subscription(src, dst, dconn, sconn, pub, slot, journal,
                                                    emit)
                 result.steps["follow"] = round(time.monotonic() - t0, 3)
+        except BaseException:
+            if post is not None:
+                # Leaving early (Ctrl-C, an error): stop the statements still running
+                # instead of waiting for them.
+                post.cancel()
+            raise
         finally:
             if holder is not None:
                 holder.close()
@@ -407,7 +414,7 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
             ready.append(functools.partial(post.analyze, tables[name]))
 
     def build(name: str, e: schema.Entry) -> None:
-        post.run(e)
+        post.run(e, staged=True)
         with cond:
             building[name] -= 1
             if building[name] == 0:

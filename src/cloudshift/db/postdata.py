@@ -9,6 +9,7 @@ journal when it commits, so a re-run skips it.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,11 @@ from cloudshift.errors import ConfigError
 
 # Index builds sort in memory up to this much per build (per parallel worker share).
 MAINTENANCE_WORK_MEM = "256MB"
+# A cancel request to a server that does not answer must not hold up Ctrl-C for long.
+CANCEL_TIMEOUT_S = 2.0
+_EMPTY_SEARCH_PATH = re.compile(r"^SELECT pg_catalog\.set_config\('search_path', '', false\);"
+                                r"[ \t]*$", re.M)
+_ALTER_TABLE = re.compile(r"^\s*ALTER\s+TABLE\b", re.M | re.I)
 
 
 def analyze_key(table: str) -> str:
@@ -41,11 +47,16 @@ class PostData:
         self.journal = journal
         self.resumed = resumed
         self.emit = emit
-        self.preamble, entries = schema.parse(path.read_text())
+        preamble, entries = schema.parse(path.read_text())
+        # pg_dump empties search_path for its DDL. Loads and ANALYZE keep the session's:
+        # a CHECK, a generated column or an index expression may call a function whose body
+        # finds other functions through it. run() empties it for each statement only.
+        self.preamble = _EMPTY_SEARCH_PATH.sub("", preamble).strip()
+        self.ddl_search_path = bool(_EMPTY_SEARCH_PATH.search(preamble))
         done = journal.steps_done("post:")
         self.todo = [e for e in entries if f"post:{e.key}" not in done]
         self._local = threading.local()
-        self._conns: list[psycopg.Connection[Any]] = []
+        self._conns: dict[psycopg.Connection[Any], threading.Thread] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -67,7 +78,9 @@ class PostData:
                 rest.append(e)
                 continue
             stages = out.setdefault(name, [[]])
-            if e.kind == "INDEX":
+            # pg_dump puts REPLICA IDENTITY USING INDEX and CLUSTER ON into the index's
+            # entry: they lock the table, so such an entry gets a stage of its own.
+            if e.kind == "INDEX" and not _ALTER_TABLE.search(e.sql):
                 stages[0].append(e)
             else:
                 stages.append([e])
@@ -83,21 +96,22 @@ class PostData:
             c.execute("SET synchronous_commit = on")
             c.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
             if self.preamble:
-                # pg_dump's own settings (search_path empty among them): pg_restore loads
-                # rows under them too, and our COPY names everything schema-qualified.
                 c.execute(self.preamble)
             self._local.conn = c
             with self._lock:
-                self._conns.append(c)
+                self._conns[c] = threading.current_thread()
         return c
 
-    def run(self, e: schema.Entry) -> None:
+    def run(self, e: schema.Entry, staged: bool = False) -> None:
         """One statement group in its own transaction; deadlocks (foreign keys built side by
-        side) are retried."""
+        side) are retried. ``staged``: run by the data step, before the table's ANALYZE."""
         t0 = time.monotonic()
         for attempt in range(5):
             try:
                 with self.conn().transaction():
+                    if self.ddl_search_path:
+                        self.conn().execute("SELECT pg_catalog.set_config('search_path', '', "
+                                            "true)")
                     self.conn().execute(e.sql)
                 break
             except pgerr.DeadlockDetected:
@@ -113,6 +127,8 @@ class PostData:
             except psycopg.Error as exc:
                 raise self._error(e, exc) from None
         self.journal.step(f"post:{e.key}", "done")
+        if e.kind == "STATISTICS" and not staged:
+            self._reanalyze_after(e)
         if e.phase == 1 or e.kind == "STATISTICS":
             self.emit(event="built", kind=e.kind, name=f"{e.schema}.{e.name}", table=e.table,
                       seconds=round(time.monotonic() - t0, 3))
@@ -136,8 +152,8 @@ class PostData:
             items = by_phase[phase]
             self.emit(event="step", step=f"post-data phase {phase}", statements=len(items))
             if phase == schema.LAST_PHASE:
-                for e in items:
-                    self.run(e)
+                for e in items:     # in dump order, one at a time
+                    self.each([e], self.run, jobs)
                 continue
             self.each(items, self.run, jobs)
 
@@ -162,28 +178,42 @@ class PostData:
             return
         self._local.conn = None
         with self._lock:
-            if c in self._conns:
-                self._conns.remove(c)
+            self._conns.pop(c, None)
         c.close()
 
     def cancel(self) -> None:
-        """Ask the server to stop whatever each connection runs (on Ctrl-C); the threads
-        that own them then fail their statement and close them."""
+        """Ask the server to stop whatever each connection runs (on Ctrl-C or an error);
+        the threads that own them then fail their statement."""
         with self._lock:
             conns = list(self._conns)
         for c in conns:
             with contextlib.suppress(psycopg.Error):
-                c.cancel_safe()
+                c.cancel_safe(timeout=CANCEL_TIMEOUT_S)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         with self._lock:
-            conns = list(self._conns)
+            conns = list(self._conns.items())
             self._conns.clear()
-        for c in conns:
-            c.close()
+        me = threading.current_thread()
+        for c, owner in conns:
+            # A thread still inside a statement owns its connection; closing it under the
+            # thread could crash libpq. The process is leaving anyway.
+            if owner is me or not owner.is_alive():
+                c.close()
+
+    def _reanalyze_after(self, e: schema.Entry) -> None:
+        """Extended statistics created after their table's ANALYZE (their table could not be
+        read from the statement): analyze that table again at the end."""
+        row = self.conn().execute(
+            "SELECT n.nspname, c.relname FROM pg_statistic_ext s "
+            "JOIN pg_namespace sn ON sn.oid = s.stxnamespace "
+            "JOIN pg_class c ON c.oid = s.stxrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE sn.nspname = %s AND s.stxname = %s", (e.schema, e.name)).fetchone()
+        if row is not None:
+            self.journal.step(analyze_key(f"{row[0]}.{row[1]}"), "todo")
 
     def _error(self, e: schema.Entry, exc: BaseException) -> ConfigError:
         msg = self.dst.scrub(" ".join(str(exc).split()))[:200]
