@@ -137,11 +137,12 @@ def copy_cmd(
         "--job-dir", help="Journal folder (default: $CLOUDSHIFT_HOME/jobs/db-<id>).")] = None,
     json_out: Json = False,
 ) -> None:
-    """Copy a database: schema, rows (one snapshot, parallel COPY, largest first), then
-    indexes and constraints in parallel, sequences, ANALYZE.
+    """Copy a database: schema, rows (one snapshot, parallel COPY, largest first; each
+    table's indexes, keys and ANALYZE as soon as its rows are in), then foreign keys and the
+    rest of the schema, sequences.
 
-    Re-running the same command after a crash or Ctrl-C resumes: finished tables and key
-    ranges are not copied again (see docs/db.md for the exact guarantee).
+    Re-running the same command after a crash or Ctrl-C resumes.
+    Finished tables and key ranges are not copied again (docs/db.md: the exact guarantee).
 
     Example: cloudshift db copy postgresql://app:pw@old/shop postgresql://app:pw@new/shop -j 8
     """
