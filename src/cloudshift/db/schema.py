@@ -37,7 +37,6 @@ _TABLE_OF = {
 
 # The order post-data must follow; entries within one phase are independent of each other.
 PHASE_OF = {"INDEX": 1, "CONSTRAINT": 1, "INDEX ATTACH": 2, "FK CONSTRAINT": 3}
-PARALLEL_PHASES = (1, 2, 3)
 LAST_PHASE = 4
 
 
