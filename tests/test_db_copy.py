@@ -5,6 +5,7 @@ column, a partitioned table, foreign keys, a sequence, NULLs, unicode)."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,32 @@ def test_odd_post_data_shapes_and_functions_that_rely_on_search_path(pg_dbs: PgD
     assert verify_databases(pg_dbs.src, pg_dbs.dst).ok
 
 
+def test_a_failed_build_stops_the_loads_still_running(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    """The small table's key cannot be built (a relation of its name is in the way) while the
+    big table's load waits on a lock held for 30 s: the run must fail at once, naming the
+    key, not after the load."""
+    run_sql(pg_dbs.src, BIG.format(n=2_000) + "CREATE TABLE small (id int PRIMARY KEY); "
+                                             "INSERT INTO small VALUES (1), (2)")
+    holder = psycopg.connect(pg_dbs.dst, autocommit=True)
+    timer = threading.Timer(30, lambda: holder.execute("COMMIT"))
+
+    def on_event(ev: dict[str, Any]) -> None:
+        if ev["event"] == "plan":
+            holder.execute("CREATE TABLE public.small_pkey (x int)")
+            holder.execute("BEGIN")
+            holder.execute("LOCK TABLE big IN ACCESS SHARE MODE")
+            timer.start()
+
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(ConfigError, match="small_pkey"):
+            copy(pg_dbs, tmp_path, jobs=2, on_event=on_event)
+    finally:
+        timer.cancel()
+        holder.close()
+    assert time.monotonic() - t0 < 15
+
+
 def test_copy_again_after_a_finished_job(pg_dbs: PgDbs, tmp_path: Path) -> None:
     run_sql(pg_dbs.src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
     copy(pg_dbs, tmp_path)
@@ -349,3 +376,12 @@ def test_post_data_statements_name_their_table_as_the_catalog_does(kind: str, dd
                                                                     table: str | None) -> None:
     # The key that lets a table's index builds start as soon as its rows are in.
     assert schema.Entry(0, kind, "n", "public", ddl).table == table
+
+
+def test_index_entries_that_also_alter_their_table_are_told_apart() -> None:
+    plain = "CREATE UNIQUE INDEX ident_id ON public.ident USING btree (id);"
+    assert not schema.Entry(0, "INDEX", "ident_id", "public", plain).alters_table
+    for extra in ("ALTER TABLE ONLY public.ident REPLICA IDENTITY USING INDEX ident_id;",
+                  "ALTER TABLE public.ident CLUSTER ON ident_id;"):
+        e = schema.Entry(0, "INDEX", "ident_id", "public", plain + "\n\n" + extra)
+        assert e.alters_table

@@ -414,7 +414,7 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
             ready.append(functools.partial(post.analyze, tables[name]))
 
     def build(name: str, e: schema.Entry) -> None:
-        post.run(e, staged=True)
+        post.run(e)
         with cond:
             building[name] -= 1
             if building[name] == 0:
@@ -481,10 +481,16 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
                for i in range(max(1, opts.jobs))]
     for th in threads:
         th.start()
+    cancelled = False
     try:
         while any(th.is_alive() for th in threads):
             for th in threads:
                 th.join(timeout=1.0)
+            if errors and not cancelled:
+                # The run has failed: stop the loads and builds still running instead of
+                # waiting for them (a re-run redoes them).
+                post.cancel()
+                cancelled = True
             with cond:
                 done_b, done_r = moved["bytes"], moved["rows"]
             el = time.monotonic() - t_start

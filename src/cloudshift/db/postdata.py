@@ -33,7 +33,6 @@ MAINTENANCE_WORK_MEM = "256MB"
 CANCEL_TIMEOUT_S = 2.0
 _EMPTY_SEARCH_PATH = re.compile(r"^SELECT pg_catalog\.set_config\('search_path', '', false\);"
                                 r"[ \t]*$", re.M)
-_ALTER_TABLE = re.compile(r"^\s*ALTER\s+TABLE\b", re.M | re.I)
 
 
 def analyze_key(table: str) -> str:
@@ -80,7 +79,7 @@ class PostData:
             stages = out.setdefault(name, [[]])
             # pg_dump puts REPLICA IDENTITY USING INDEX and CLUSTER ON into the index's
             # entry: they lock the table, so such an entry gets a stage of its own.
-            if e.kind == "INDEX" and not _ALTER_TABLE.search(e.sql):
+            if e.kind == "INDEX" and not e.alters_table:
                 stages[0].append(e)
             else:
                 stages.append([e])
@@ -102,9 +101,9 @@ class PostData:
                 self._conns[c] = threading.current_thread()
         return c
 
-    def run(self, e: schema.Entry, staged: bool = False) -> None:
+    def run(self, e: schema.Entry) -> None:
         """One statement group in its own transaction; deadlocks (foreign keys built side by
-        side) are retried. ``staged``: run by the data step, before the table's ANALYZE."""
+        side) are retried."""
         t0 = time.monotonic()
         for attempt in range(5):
             try:
@@ -127,8 +126,6 @@ class PostData:
             except psycopg.Error as exc:
                 raise self._error(e, exc) from None
         self.journal.step(f"post:{e.key}", "done")
-        if e.kind == "STATISTICS" and not staged:
-            self._reanalyze_after(e)
         if e.phase == 1 or e.kind == "STATISTICS":
             self.emit(event="built", kind=e.kind, name=f"{e.schema}.{e.name}", table=e.table,
                       seconds=round(time.monotonic() - t0, 3))
@@ -153,7 +150,7 @@ class PostData:
             self.emit(event="step", step=f"post-data phase {phase}", statements=len(items))
             if phase == schema.LAST_PHASE:
                 for e in items:     # in dump order, one at a time
-                    self.each([e], self.run, jobs)
+                    self.each([e], self._run_late, jobs)
                 continue
             self.each(items, self.run, jobs)
 
@@ -204,9 +201,12 @@ class PostData:
             if owner is me or not owner.is_alive():
                 c.close()
 
-    def _reanalyze_after(self, e: schema.Entry) -> None:
-        """Extended statistics created after their table's ANALYZE (their table could not be
-        read from the statement): analyze that table again at the end."""
+    def _run_late(self, e: schema.Entry) -> None:
+        """A last-phase statement. Extended statistics land here only when their table could
+        not be read from the statement, so after its ANALYZE: analyze it again at the end."""
+        self.run(e)
+        if e.kind != "STATISTICS":
+            return
         row = self.conn().execute(
             "SELECT n.nspname, c.relname FROM pg_statistic_ext s "
             "JOIN pg_namespace sn ON sn.oid = s.stxnamespace "

@@ -71,6 +71,12 @@ class Entry:
                  for p in re.findall(_IDENT, m.group(1))]
         return ".".join(parts)
 
+    @property
+    def alters_table(self) -> bool:
+        """Whether a line of it is ALTER TABLE (pg_dump puts REPLICA IDENTITY USING INDEX and
+        CLUSTER ON into the index's own entry): it then locks the whole table."""
+        return _ALTER_TABLE.search(self.sql) is not None
+
 
 def tool(name: str) -> str:
     """The newest pg_dump/psql on this machine (a newer pg_dump reads older servers)."""
