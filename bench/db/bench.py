@@ -92,27 +92,27 @@ def tools(src: PgServer, dst: PgServer, work: Path) -> dict[str, str]:
     py = sys.executable
     s, d = conninfo(src), conninfo(dst)
     su, du = src.dsn(DB), dst.dsn(DB)
-    # Both floors: tables largest first, two pipes at a time, psql only (no start-up of
-    # ours, no planning, no journal, no ANALYZE).
+    # Both floors: pre-data, then tables largest first, two psql pipes at a time (none of
+    # our start-up, planning, journal or ANALYZE).
     tables = (f"psql -X -At -d '{s}' -c \"SELECT format('%I.%I', schemaname, relname) "
               "FROM pg_stat_user_tables ORDER BY pg_total_relation_size(relid) DESC\"")
-    floor = work / "floor.sh"
-    floor.write_text(
-        "set -euo pipefail\n"
-        f"pg_dump --section=pre-data -d '{s}' | psql -X -q -d '{d}' >/dev/null\n"
-        "pipe() { psql -X -q -d '" + s + "' -c \"COPY $1 TO STDOUT\" | "
-        "psql -X -q -d '" + d + "' -c \"COPY $1 FROM STDIN\"; }\n"
-        f"export -f pipe\n{tables} | xargs -P 2 -I{{}} bash -c 'pipe \"$@\"' _ {{}}\n")
+
+    def floor_script(name: str, read: str, write: str, after: str = "") -> Path:
+        path = work / name
+        path.write_text(
+            "set -euo pipefail\n"
+            f"pg_dump --section=pre-data -d '{s}' | psql -X -q -d '{d}' >/dev/null\n"
+            f"pipe() {{ psql -X -q -d '{s}' -c \"{read}\" | psql -X -q -d '{d}' {write}; }}\n"
+            f"export -f pipe\n{tables} | xargs -P 2 -I{{}} bash -c 'pipe \"$@\"' _ {{}}\n"
+            + after)
+        return path
+
+    floor = floor_script("floor.sh", "COPY $1 TO STDOUT", '-c "COPY $1 FROM STDIN"')
     # The fastest way we know to load and then index with stock tools: binary COPY into a
     # table emptied in the same transaction (FREEZE), then pg_dump's post-data as it is.
-    keys = work / "floor-keys.sh"
-    keys.write_text(
-        "set -euo pipefail\n"
-        f"pg_dump --section=pre-data -d '{s}' | psql -X -q -d '{d}' >/dev/null\n"
-        "pipe() { psql -X -q -d '" + s + "' -c \"COPY $1 TO STDOUT (FORMAT binary)\" | "
-        "psql -X -q -d '" + d + "' -c BEGIN -c \"TRUNCATE $1\" "
-        "-c \"COPY $1 FROM STDIN (FORMAT binary, FREEZE)\" -c COMMIT; }\n"
-        f"export -f pipe\n{tables} | xargs -P 2 -I{{}} bash -c 'pipe \"$@\"' _ {{}}\n"
+    keys = floor_script(
+        "floor-keys.sh", "COPY $1 TO STDOUT (FORMAT binary)",
+        '-c BEGIN -c "TRUNCATE $1" -c "COPY $1 FROM STDIN (FORMAT binary, FREEZE)" -c COMMIT',
         f"pg_dump --section=post-data -d '{s}' | "
         f"PGOPTIONS='-c maintenance_work_mem=256MB' psql -X -q -d '{d}' >/dev/null\n")
     return {
