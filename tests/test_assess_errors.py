@@ -9,7 +9,7 @@ import pytest
 from cloudshift.assess import assess, load_catalog, workload_from_text
 from cloudshift.assess.catalog import Catalog, resolve_overrides
 from cloudshift.assess.results import Assessment
-from cloudshift.errors import ConfigError, UsageError
+from cloudshift.core.errors import ConfigError, UsageError
 
 BASE = """\
 name: t

@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from cloudshift.core.errors import ConfigError
 from cloudshift.db import schema, verify
 from cloudshift.db.copy import CopyOptions, CopyResult, copy_database
 from cloudshift.db.verify import verify_databases
-from cloudshift.errors import ConfigError
 from servers.postgres import PgDbs
 
 AWKWARD = r"""

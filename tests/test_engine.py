@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import cloudshift
-from cloudshift.errors import UsageError
+from cloudshift.core.errors import UsageError
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ObjectMeta
 from cloudshift.storage.memory import MemoryStore

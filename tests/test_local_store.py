@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cloudshift.errors import UnsafeKeyError
+from cloudshift.core.errors import UnsafeKeyError
+from cloudshift.core.uri import parse
 from cloudshift.storage.base import ByteStream, ObjectMeta
 from cloudshift.storage.local import TMP_PREFIX, LocalStore
-from cloudshift.uri import parse
 
 
 def put(store: LocalStore, key: str, data: bytes) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 import cloudshift
+from cloudshift.core.checksums import hash_bytes
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ByteStream, ObjectMeta
 from cloudshift.storage.memory import MemoryStore
-from cloudshift.transfer.checksums import hash_bytes
 from cloudshift.transfer.engine import TransferOptions, run
 from cloudshift.transfer.journal import JobSpec
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import cloudshift
+from cloudshift.core.errors import ConfigError, UsageError
 from cloudshift.cost.planner import plan
 from cloudshift.cost.report import report
-from cloudshift.errors import ConfigError, UsageError
 
 GiB = 2**30
 REGISTER = ("from cloudshift.cli import app, main; from cloudshift.cost.cli import register; "

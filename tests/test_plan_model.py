@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from cloudshift.core.errors import ConfigError, UsageError
 from cloudshift.cost.model import Workload
 from cloudshift.cost.planner import Plan, plan_workload
 from cloudshift.cost.prices import PriceBook
-from cloudshift.errors import ConfigError, UsageError
 
 GiB = 2**30
 TiB = 2**40

@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from cloudshift.core.errors import ConfigError
 from cloudshift.cost.prices import PriceBook
 from cloudshift.cost.update import update
-from cloudshift.errors import ConfigError
 
 DATA = Path(__file__).parent / "data" / "prices"
 API_KEY = "AIzaFAKE-test-key-0123456789"

@@ -101,7 +101,7 @@ def test_no_secret_anywhere(s3_server: S3Server, s3_bucket: str, azure_server: A
     "postgresql://admin:hunter2@db.example.com:5432/bank",
 ])
 def test_redact_patterns(text: str) -> None:
-    from cloudshift.redact import redact
+    from cloudshift.core.redact import redact
 
     out = redact(text)
     for secret in ("abc%2Bdef", "c2VjcmV0a2V5", "AKIAABCDEFGHIJKLMNOP", "deadbeef", "hunter2"):

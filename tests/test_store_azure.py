@@ -20,7 +20,8 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from cloudshift.errors import ConfigError, IntegrityError, SourceChangedError
+from cloudshift.core.errors import ConfigError, IntegrityError, SourceChangedError
+from cloudshift.core.uri import parse
 from cloudshift.storage.azure import (
     ENV_ACCOUNT,
     ENV_CONNECTION_STRING,
@@ -35,7 +36,6 @@ from cloudshift.storage.azure import (
     encode_meta_value,
 )
 from cloudshift.storage.base import ByteStream, ObjectInfo, ObjectMeta
-from cloudshift.uri import parse
 from servers.azure import ACCOUNT, KEY, AzureServer
 
 KIB = 1024

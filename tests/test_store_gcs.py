@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from cloudshift.errors import ConfigError, IntegrityError, SourceChangedError
+from cloudshift.core.checksums import hash_bytes, hex_to_b64
+from cloudshift.core.errors import ConfigError, IntegrityError, SourceChangedError
+from cloudshift.core.uri import Location
 from cloudshift.storage import gcs as gcs_module
 from cloudshift.storage.base import ByteStream, ObjectMeta, Store
 from cloudshift.storage.gcs import GCSStore
-from cloudshift.transfer.checksums import hash_bytes, hex_to_b64
-from cloudshift.uri import Location
 from servers.gcs import GCSServer
 
 KIB = 1024

@@ -27,12 +27,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, FlexibleChecksumError, ResponseStreamingError
 from botocore.response import StreamingBody
 
-from cloudshift.errors import ConfigError, IntegrityError, ObjectError, SourceChangedError
+from cloudshift.core.errors import ConfigError, IntegrityError, ObjectError, SourceChangedError
+from cloudshift.core.uri import parse
 from cloudshift.storage import s3 as s3_module
 from cloudshift.storage.base import ByteStream, ObjectMeta, mtime_to_str
 from cloudshift.storage.s3 import S3Store, _info_from_headers, _part_size
 from cloudshift.storage.s3_get import LeanGet, _CheckedBody
-from cloudshift.uri import parse
 from servers import free_port, stop, unavailable, wait_for_port
 from servers.s3 import S3Server
 

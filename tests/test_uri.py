@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from cloudshift.errors import UsageError
-from cloudshift.uri import Location, parse
+from cloudshift.core.errors import UsageError
+from cloudshift.core.uri import Location, parse
 
 
 @pytest.mark.parametrize(("uri", "expected"), [

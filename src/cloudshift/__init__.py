@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cloudshift.api import copy, find_job, ls, resume, sync, verify
+    from cloudshift.core.errors import CloudshiftError, ConfigError, UsageError
     from cloudshift.cost.planner import Plan, plan
-    from cloudshift.errors import CloudshiftError, ConfigError, UsageError
     from cloudshift.storage.base import ObjectInfo, ObjectMeta
     from cloudshift.transfer.results import (
         Event,
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _WHERE = {
     **dict.fromkeys(("copy", "find_job", "ls", "resume", "sync", "verify"), "cloudshift.api"),
     **dict.fromkeys(("plan", "Plan"), "cloudshift.cost.planner"),
-    **dict.fromkeys(("CloudshiftError", "ConfigError", "UsageError"), "cloudshift.errors"),
+    **dict.fromkeys(("CloudshiftError", "ConfigError", "UsageError"), "cloudshift.core.errors"),
     **dict.fromkeys(("ObjectInfo", "ObjectMeta"), "cloudshift.storage.base"),
     **dict.fromkeys(("Event", "Failure", "TransferResult", "VerifiedObject", "VerifyResult"),
                     "cloudshift.transfer.results"),

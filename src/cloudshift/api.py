@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cloudshift.errors import UsageError
-from cloudshift.paths import jobs_root
+from cloudshift.core.errors import UsageError
+from cloudshift.core.paths import jobs_root
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ObjectInfo
 from cloudshift.transfer import engine

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sys
 import traceback
@@ -12,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cloudshift.errors import CloudshiftError, Interrupted, UsageError
-from cloudshift.paths import jobs_root
-from cloudshift.redact import describe, redact
-from cloudshift.units import human_bytes
+from cloudshift.core.errors import CloudshiftError, Interrupted
+from cloudshift.core.paths import jobs_root
+from cloudshift.core.redact import describe, redact
+from cloudshift.core.units import human_bytes, parse_size
 
 if TYPE_CHECKING:
     from cloudshift.transfer.results import TransferResult, VerifyResult
@@ -37,18 +36,6 @@ app = typer.Typer(
 )
 
 _STATE: dict[str, Any] = {"debug": False}
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
-
-
-def parse_size(text: str) -> int:
-    """'16MiB', '16M', '8MB', '1048576' -> bytes (K/M/G/T are powers of 1024)."""
-    m = _SIZE.match(text.removesuffix("/s"))
-    if m is None:
-        raise UsageError(f"'{text}' is not a size", hint="write e.g. 16MiB, 64M or 1048576")
-    exp = " kmgt".index(m.group(2).lower() or " ")
-    return int(float(m.group(1)) * 1024**exp)
-
 
 Transfers = Annotated[int, typer.Option("--transfers", "-t", min=1, max=1024,
                                         help="Objects moved at once.")]

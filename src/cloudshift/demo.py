@@ -22,9 +22,9 @@ from typing import Any
 from rich.console import Console
 
 from cloudshift import api
-from cloudshift.errors import ConfigError
+from cloudshift.core.errors import ConfigError
+from cloudshift.core.units import human_bytes
 from cloudshift.render import Reporter
-from cloudshift.units import human_bytes
 
 SRC_BUCKET = "shop-assets"
 DST_BUCKET = "shop-assets-migrated"

@@ -25,8 +25,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from cloudshift.core.units import human_bytes
 from cloudshift.transfer.results import Event
-from cloudshift.units import human_bytes
 
 
 class Reporter:

@@ -18,7 +18,7 @@ from cloudshift.assess.regions import (
 from cloudshift.assess.results import Assessment, CurrentPlatform, Option
 from cloudshift.assess.scoring import parse_weights, score_options
 from cloudshift.assess.workload import Workload, load_workload
-from cloudshift.errors import ConfigError, UsageError
+from cloudshift.core.errors import ConfigError, UsageError
 
 
 def _current(cat: Catalog, workload: Workload) -> CurrentPlatform | None:

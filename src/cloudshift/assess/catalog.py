@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from cloudshift.errors import ConfigError, UsageError
+from cloudshift.core.errors import ConfigError, UsageError
 
 PROVIDERS = ("aws", "gcp", "azure")
 PROVIDER_NAMES = {"aws": "AWS", "gcp": "Google Cloud", "azure": "Azure"}

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cloudshift.errors import UsageError
+from cloudshift.core.errors import UsageError
 
 HELP = """Price a workload on AWS, Google Cloud and Azure, map it, and rank the platforms.
 

@@ -14,7 +14,7 @@ from cloudshift.assess.catalog import (
     Region,
 )
 from cloudshift.assess.results import Exclusion
-from cloudshift.errors import ConfigError, UsageError
+from cloudshift.core.errors import ConfigError, UsageError
 
 CONTINENTS = ("north-america", "south-america", "europe", "asia", "oceania", "africa")
 RESIDENCY_HELP = ("EU, EEA, a continent (" + ", ".join(CONTINENTS) +

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from cloudshift.assess.catalog import REGIMES
 from cloudshift.assess.results import CRITERIA, Option, Score
-from cloudshift.errors import UsageError
+from cloudshift.core.errors import UsageError
 
 DEFAULT_WEIGHTS = {"cost": 0.4, "performance": 0.15, "reliability": 0.2, "security": 0.15,
                    "availability": 0.1}

@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from cloudshift.errors import ConfigError
+from cloudshift.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cloudshift.units import human_bytes
+from cloudshift.core.units import human_bytes, human_time, parse_size
 
 if TYPE_CHECKING:  # the planner loads its price tables: only the commands that use it pay
     from cloudshift.cost.model import Line, Term
@@ -22,22 +22,6 @@ prices_app = typer.Typer(name="prices", help="The price tables the planner uses.
                          no_args_is_help=True, add_completion=False)
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
-
-
-def _size(text: str) -> int:
-    from cloudshift.cli import parse_size
-
-    return parse_size(text)
-
-
-def human_time(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.2f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 def _money(usd: float) -> str:
@@ -215,7 +199,7 @@ def plan_cmd(
     result = plan(src, dst, src_region=src_region, dst_region=dst_region, dst_class=dst_class,
                   deadline=deadline, budget=budget, workers=workers, worker_type=worker_type,
                   link_gbps=link_gbps, sample=sample, total_objects=total_objects, probe=probe,
-                  prices=prices, part_size=_size(part_size), transfers=transfers,
+                  prices=prices, part_size=parse_size(part_size), transfers=transfers,
                   include=include or (), exclude=exclude or (), src_endpoint=src_endpoint,
                   dst_endpoint=dst_endpoint, save=save)
     if json_out:
@@ -236,7 +220,7 @@ def report_cmd(
     """Show estimated vs actual bytes, requests and time for a finished copy job."""
     from cloudshift.cost.report import report
 
-    rep = report(job, plan_file=plan_file, part_size=_size(part_size))
+    rep = report(job, plan_file=plan_file, part_size=parse_size(part_size))
     typer.echo(json.dumps(rep.to_dict()) if json_out else render_report(rep))
 
 

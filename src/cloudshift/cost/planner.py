@@ -17,6 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cloudshift.core.errors import ConfigError, UsageError
+from cloudshift.core.paths import jobs_root
+from cloudshift.core.redact import describe
+from cloudshift.core.uri import parse
 from cloudshift.cost.model import (
     DEFAULT_LINK_GBPS,
     ProbeRate,
@@ -39,15 +43,11 @@ from cloudshift.cost.prices import (
     PriceBook,
     Region,
 )
-from cloudshift.errors import ConfigError, UsageError
-from cloudshift.paths import jobs_root
-from cloudshift.redact import describe
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ObjectInfo
 from cloudshift.transfer.engine import check_overlap, decide
 from cloudshift.transfer.journal import JobSpec
 from cloudshift.transfer.listing import KeyFilter, filtered, merge_join, ordered
-from cloudshift.uri import parse
 
 WORKER_COUNTS = (1, 2, 4, 8, 16, 32)
 MAX_RELAYS = 3

@@ -25,8 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cloudshift.errors import ConfigError, UsageError
-from cloudshift.paths import state_home
+from cloudshift.core.errors import ConfigError, UsageError
+from cloudshift.core.paths import state_home
 
 GB = 2**30
 PROVIDERS = ("aws", "gcp", "azure")

@@ -16,12 +16,12 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from cloudshift.core.errors import CloudshiftError, ConfigError
+from cloudshift.core.redact import describe
+from cloudshift.core.uri import Location, parse
 from cloudshift.cost.model import MiB, ProbeRate
-from cloudshift.errors import CloudshiftError, ConfigError
-from cloudshift.redact import describe
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ByteStream, ObjectInfo, ObjectMeta, Store
-from cloudshift.uri import Location, parse
 
 SMALL_ROUND_OBJECTS = 64
 SMALL_ROUND_CAP = 64 * 1024     # bytes taken from each object in the per-object round

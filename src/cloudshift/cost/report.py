@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from cloudshift.api import find_job
+from cloudshift.core.errors import UsageError
+from cloudshift.core.uri import parse
 from cloudshift.cost.model import LIST_PAGE, writes_for
 from cloudshift.cost.planner import PLAN_FILE, load_plan
 from cloudshift.cost.prices import SCHEME_PROVIDER
-from cloudshift.errors import UsageError
 from cloudshift.storage.base import DEFAULT_PART_SIZE
-from cloudshift.uri import parse
 
 
 @dataclass(frozen=True, slots=True)

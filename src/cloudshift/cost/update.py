@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cloudshift.core.errors import ConfigError, UsageError
 from cloudshift.cost.prices import DEFAULT_REGION, STORAGE_FIELDS, PriceBook, user_prices_dir
-from cloudshift.errors import ConfigError, UsageError
 
 AWS_URL = "https://pricing.us-east-1.amazonaws.com"
 AZURE_URL = "https://prices.azure.com"

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cloudshift.errors import Interrupted
-from cloudshift.units import human_bytes
+from cloudshift.core.errors import Interrupted
+from cloudshift.core.units import human_bytes, parse_size
 
 db_app = typer.Typer(
     name="db",
@@ -146,7 +146,6 @@ def copy_cmd(
 
     Example: cloudshift db copy postgresql://app:pw@old/shop postgresql://app:pw@new/shop -j 8
     """
-    from cloudshift.cli import parse_size
     from cloudshift.db.copy import CopyOptions, copy_database
 
     opts = CopyOptions(jobs=jobs, follow=follow, force=force, no_owner=no_owner,
@@ -253,7 +252,6 @@ def cutover_cmd(
     If verification finds differences, writes on the source are re-enabled, replication
     keeps running, and the exit code is 1.
     """
-    from cloudshift.cli import parse_size
     from cloudshift.db.follow import cutover
 
     try:

@@ -36,13 +36,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from cloudshift.core.errors import ConfigError
 from cloudshift.db import catalog, schema
 from cloudshift.db.catalog import Table
 from cloudshift.db.dsn import Dsn, connect
 from cloudshift.db.journal import DbJournal, default_dir, job_id
 from cloudshift.db.postdata import PostData, analyze_key
 from cloudshift.db.pump import Chunk, copy_chunk
-from cloudshift.errors import ConfigError
 
 Event = dict[str, Any]
 

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from cloudshift.errors import ConfigError, UsageError
-from cloudshift.redact import redact
+from cloudshift.core.errors import ConfigError, UsageError
+from cloudshift.core.redact import redact
 
 # Identical text rendering on both servers, so COPY round-trips and row hashes compare.
 SESSION_SETTINGS = {

@@ -18,10 +18,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from cloudshift.core.errors import ConfigError
 from cloudshift.db import catalog
 from cloudshift.db.dsn import Dsn, connect
 from cloudshift.db.journal import DbJournal
-from cloudshift.errors import ConfigError
 
 Emit = Callable[..., None]
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cloudshift.core.paths import jobs_root
 from cloudshift.db.dsn import Dsn
-from cloudshift.paths import jobs_root
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS job (k TEXT PRIMARY KEY, v TEXT NOT NULL);

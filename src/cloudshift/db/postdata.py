@@ -21,11 +21,11 @@ import psycopg
 from psycopg import errors as pgerr
 from psycopg import sql
 
+from cloudshift.core.errors import ConfigError
 from cloudshift.db import schema
 from cloudshift.db.catalog import Table
 from cloudshift.db.dsn import Dsn, connect
 from cloudshift.db.journal import DbJournal
-from cloudshift.errors import ConfigError
 
 # Index builds sort in memory up to this much per build (per parallel worker share).
 MAINTENANCE_WORK_MEM = "256MB"

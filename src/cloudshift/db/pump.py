@@ -29,10 +29,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from cloudshift.core.errors import ConfigError
 from cloudshift.db.catalog import Table
 from cloudshift.db.dsn import SESSION_SETTINGS, Dsn
 from cloudshift.db.schema import tool
-from cloudshift.errors import ConfigError
 
 BLOCK = 1 << 20
 

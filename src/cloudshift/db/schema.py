@@ -15,8 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloudshift.core.errors import ConfigError
 from cloudshift.db.dsn import Dsn
-from cloudshift.errors import ConfigError
 
 _HEADER = re.compile(r"^--\n-- Name: (?P<name>.*?); Type: (?P<type>.*?); Schema: (?P<schema>.*?);"
                      r" Owner: (?P<owner>.*?)\n--\n", re.M)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cloudshift.core.uri import Location, parse
 from cloudshift.storage.base import (
     ByteStream,
     Capabilities,
@@ -10,7 +11,6 @@ from cloudshift.storage.base import (
     RequestObserver,
     Store,
 )
-from cloudshift.uri import Location, parse
 
 
 def open_store(uri: str | Location, *, endpoint: str | None = None,

@@ -59,13 +59,15 @@ from azure.storage.blob import (
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from cloudshift.errors import (
+from cloudshift.core.checksums import b64_to_hex, hex_to_b64, mismatch
+from cloudshift.core.errors import (
     CloudshiftError,
     ConfigError,
     IntegrityError,
     ObjectError,
     SourceChangedError,
 )
+from cloudshift.core.uri import Location
 from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
@@ -78,8 +80,6 @@ from cloudshift.storage.base import (
     user_meta_for_write,
 )
 from cloudshift.storage.observe import observe_session
-from cloudshift.transfer.checksums import b64_to_hex, hex_to_b64, mismatch
-from cloudshift.uri import Location
 
 ENV_CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
 ENV_ACCOUNT = "AZURE_STORAGE_ACCOUNT"

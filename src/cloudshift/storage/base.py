@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from cloudshift.transfer.checksums import Hasher
+from cloudshift.core.checksums import Hasher
 
 # Key under which a source's modified time rides along in user metadata (same name rclone
 # uses on S3, so objects copied by either tool keep their time for the other).

@@ -33,8 +33,10 @@ from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 from requests.adapters import HTTPAdapter
 
-from cloudshift.errors import ConfigError, IntegrityError, SourceChangedError
-from cloudshift.redact import redact
+from cloudshift.core.checksums import b64_to_hex, hash_bytes, hex_to_b64, mismatch
+from cloudshift.core.errors import ConfigError, IntegrityError, SourceChangedError
+from cloudshift.core.redact import redact
+from cloudshift.core.uri import Location
 from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
@@ -47,8 +49,6 @@ from cloudshift.storage.base import (
     user_meta_for_write,
 )
 from cloudshift.storage.observe import observe_session
-from cloudshift.transfer.checksums import b64_to_hex, hash_bytes, hex_to_b64, mismatch
-from cloudshift.uri import Location
 
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 

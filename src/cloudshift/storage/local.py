@@ -32,7 +32,9 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cloudshift.errors import ConfigError, IntegrityError, SourceChangedError, UnsafeKeyError
+from cloudshift.core.checksums import Hasher, mismatch
+from cloudshift.core.errors import ConfigError, IntegrityError, SourceChangedError, UnsafeKeyError
+from cloudshift.core.uri import Location
 from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
@@ -41,8 +43,6 @@ from cloudshift.storage.base import (
     ObjectInfo,
     ObjectMeta,
 )
-from cloudshift.transfer.checksums import Hasher, mismatch
-from cloudshift.uri import Location
 
 TMP_PREFIX = ".cloudshift-partial-"
 _NAME_MAX = 255  # bytes per path segment on Linux/macOS filesystems

@@ -11,7 +11,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from cloudshift.errors import IntegrityError
+from cloudshift.core.checksums import hash_bytes, mismatch
+from cloudshift.core.errors import IntegrityError
+from cloudshift.core.uri import Location
 from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
@@ -20,8 +22,6 @@ from cloudshift.storage.base import (
     ObjectInfo,
     ObjectMeta,
 )
-from cloudshift.transfer.checksums import hash_bytes, mismatch
-from cloudshift.uri import Location
 
 
 @dataclass(slots=True)

@@ -46,7 +46,9 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.utils import parse_timestamp
 
-from cloudshift.errors import ConfigError, IntegrityError, ObjectError, SourceChangedError
+from cloudshift.core.checksums import b64_to_hex, hash_bytes, mismatch
+from cloudshift.core.errors import ConfigError, IntegrityError, ObjectError, SourceChangedError
+from cloudshift.core.uri import Location
 from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
@@ -60,8 +62,6 @@ from cloudshift.storage.base import (
 )
 from cloudshift.storage.observe import observe_botocore
 from cloudshift.storage.s3_get import LeanGet
-from cloudshift.transfer.checksums import b64_to_hex, hash_bytes, mismatch
-from cloudshift.uri import Location
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -29,7 +29,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from cloudshift.errors import (
+from cloudshift.core.checksums import Hasher, common, mismatch
+from cloudshift.core.errors import (
     ConfigError,
     IntegrityError,
     Interrupted,
@@ -37,16 +38,15 @@ from cloudshift.errors import (
     UnsafeKeyError,
     UsageError,
 )
-from cloudshift.paths import jobs_root
-from cloudshift.redact import describe
+from cloudshift.core.paths import jobs_root
+from cloudshift.core.redact import describe
+from cloudshift.core.uri import Location, parse
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ByteStream, ObjectInfo, ObjectMeta, Store
-from cloudshift.transfer.checksums import Hasher, common, mismatch
 from cloudshift.transfer.journal import DoneRecord, JobSpec, Journal
 from cloudshift.transfer.limits import Traffic
 from cloudshift.transfer.listing import KeyFilter, SortedLookup, iter_pairs
 from cloudshift.transfer.results import Event, EventSink, Failure, TransferResult
-from cloudshift.uri import Location, parse
 
 Action = Literal["copy", "check", "skip", "delete", "keep"]
 Work = tuple[Action, str, ObjectInfo | None, ObjectInfo | None]

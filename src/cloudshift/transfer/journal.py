@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudshift.paths import jobs_root
+from cloudshift.core.paths import jobs_root
 from cloudshift.storage.base import ObjectInfo
 
 SCHEMA = """

@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 from wcmatch import glob
 
-from cloudshift.errors import CloudshiftError
+from cloudshift.core.errors import CloudshiftError
 from cloudshift.storage.base import ObjectInfo, Store
 
 _FLAGS = glob.GLOBSTAR | glob.DOTMATCH | glob.MATCHBASE | glob.BRACE

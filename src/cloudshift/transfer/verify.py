@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from cloudshift.redact import describe
+from cloudshift.core.checksums import common, mismatch
+from cloudshift.core.redact import describe
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ObjectInfo, Store
-from cloudshift.transfer.checksums import common, mismatch
 from cloudshift.transfer.engine import hash_object
 from cloudshift.transfer.listing import KeyFilter, iter_pairs
 from cloudshift.transfer.results import Event, EventSink, VerifiedObject, VerifyResult

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from cloudshift.errors import UsageError
+from cloudshift.core.errors import UsageError
 
 SCHEMES = ("file", "mem", "s3", "gs", "az")
 _ALIASES = {"gcs": "gs", "azure": "az", "azblob": "az", "memory": "mem"}
