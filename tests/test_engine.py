@@ -11,12 +11,12 @@ import pytest
 
 import cloudshift
 from cloudshift.core.errors import UsageError
+from cloudshift.jobs.events import Event
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ObjectMeta
 from cloudshift.storage.memory import MemoryStore
 from cloudshift.transfer.engine import TransferOptions, run
 from cloudshift.transfer.journal import JobSpec
-from cloudshift.transfer.results import Event
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +78,7 @@ def test_dry_run_changes_nothing(mem: str, tmp_path: Path) -> None:
     assert res.planned_bytes == sum(len(v) for v in DATA.values())
     assert not (tmp_path / "dst").exists()
     assert not (tmp_path / "state").exists()  # not even a journal
-    assert sorted(e.key for e in events if e.kind == "would-copy") == sorted(DATA)
+    assert sorted(e.key for e in events if e.type == "would-copy") == sorted(DATA)
 
 
 def test_sync_delete_removes_extras_and_plain_sync_keeps_them(mem: str, tmp_path: Path) -> None:

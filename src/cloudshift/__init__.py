@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from cloudshift.api import copy, find_job, ls, resume, sync, verify
     from cloudshift.core.errors import CloudshiftError, ConfigError, UsageError
     from cloudshift.cost.planner import Plan, plan
+    from cloudshift.jobs.events import Event
     from cloudshift.storage.base import ObjectInfo, ObjectMeta
     from cloudshift.transfer.results import (
-        Event,
         Failure,
         TransferResult,
         VerifiedObject,
@@ -28,7 +28,8 @@ _WHERE = {
     **dict.fromkeys(("plan", "Plan"), "cloudshift.cost.planner"),
     **dict.fromkeys(("CloudshiftError", "ConfigError", "UsageError"), "cloudshift.core.errors"),
     **dict.fromkeys(("ObjectInfo", "ObjectMeta"), "cloudshift.storage.base"),
-    **dict.fromkeys(("Event", "Failure", "TransferResult", "VerifiedObject", "VerifyResult"),
+    "Event": "cloudshift.jobs.events",
+    **dict.fromkeys(("Failure", "TransferResult", "VerifiedObject", "VerifyResult"),
                     "cloudshift.transfer.results"),
 }
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from cloudshift.core.errors import UsageError
 from cloudshift.core.paths import jobs_root
+from cloudshift.jobs.events import EventSink
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ObjectInfo
 from cloudshift.transfer import engine
 from cloudshift.transfer.journal import JobSpec, Journal
 from cloudshift.transfer.listing import KeyFilter, filtered
-from cloudshift.transfer.results import EventSink, TransferResult, VerifyResult
+from cloudshift.transfer.results import TransferResult, VerifyResult
 from cloudshift.transfer.verify import VerifyOptions
 from cloudshift.transfer.verify import verify as _verify
 

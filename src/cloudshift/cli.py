@@ -121,7 +121,7 @@ def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part
               progress: bool | None, bwlimit: str | None, max_rps: float | None,
               timeout: float | None) -> None:
     from cloudshift import api
-    from cloudshift.render import Reporter
+    from cloudshift.render.progress import Reporter
 
     reporter = Reporter(verb=op, json_lines=json_out, verbose=verbose or dry_run,
                         progress=progress)
@@ -208,7 +208,7 @@ def verify(
     --download), none (missing or unreadable). Local and in-memory sides are always hashed.
     """
     from cloudshift import api
-    from cloudshift.render import Reporter
+    from cloudshift.render.progress import Reporter
 
     reporter = Reporter(verb="verify", json_lines=json_out, verbose=verbose, progress=progress)
     with reporter:
@@ -270,7 +270,7 @@ def resume(
 ) -> None:
     """Continue an interrupted copy or sync from its journal."""
     from cloudshift import api
-    from cloudshift.render import Reporter
+    from cloudshift.render.progress import Reporter
 
     reporter = Reporter(verb="resume", json_lines=json_out, verbose=verbose, progress=progress)
     with reporter:

@@ -24,7 +24,7 @@ from rich.console import Console
 from cloudshift import api
 from cloudshift.core.errors import ConfigError
 from cloudshift.core.units import human_bytes
-from cloudshift.render import Reporter
+from cloudshift.render.progress import Reporter
 
 SRC_BUCKET = "shop-assets"
 DST_BUCKET = "shop-assets-migrated"

@@ -41,12 +41,13 @@ from cloudshift.core.errors import (
 from cloudshift.core.paths import jobs_root
 from cloudshift.core.redact import describe
 from cloudshift.core.uri import Location, parse
+from cloudshift.jobs.events import Event, EventSink
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ByteStream, ObjectInfo, ObjectMeta, Store
 from cloudshift.transfer.journal import DoneRecord, JobSpec, Journal
 from cloudshift.transfer.limits import Traffic
 from cloudshift.transfer.listing import KeyFilter, SortedLookup, iter_pairs
-from cloudshift.transfer.results import Event, EventSink, Failure, TransferResult
+from cloudshift.transfer.results import Failure, TransferResult
 
 Action = Literal["copy", "check", "skip", "delete", "keep"]
 Work = tuple[Action, str, ObjectInfo | None, ObjectInfo | None]

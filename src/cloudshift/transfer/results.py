@@ -1,31 +1,13 @@
-"""What the engine reports: events while it runs, and a result object at the end."""
+"""What the object mover returns: ``TransferResult`` (copy, sync) and ``VerifyResult``."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-EventKind = Literal["planned", "bytes", "copied", "skipped", "deleted", "failed",
-                    "would-copy", "would-delete", "listed", "verified"]
-
-LEVELS = ("checksum", "size", "none")
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One thing that happened. ``bytes`` events come from worker threads; the rest from the
-    coordinating thread. Sinks must therefore be thread-safe (rich's Progress is)."""
-
-    kind: EventKind
-    key: str = ""
-    size: int = 0
-    level: str | None = None
-    reason: str | None = None
-
-
-EventSink = Callable[[Event], None]
+from cloudshift.jobs.events import LEVELS
+from cloudshift.jobs.results import ResultBase, summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +17,7 @@ class Failure:
 
 
 @dataclass(slots=True)
-class TransferResult:
+class TransferResult(ResultBase):
     """The outcome of ``copy`` or ``sync``. ``ok`` is False when any object failed."""
 
     op: str
@@ -69,10 +51,10 @@ class TransferResult:
         return self.copied_bytes / self.elapsed if self.elapsed > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "summary", "op": self.op, "src": self.src, "dst": self.dst,
+        return summary("objects", self.op, self.ok, **{
+            "src": self.src, "dst": self.dst,
             "job_id": self.job_id, "job_dir": self.job_dir, "dry_run": self.dry_run,
-            "ok": self.ok, "interrupted": self.interrupted, "listed": self.listed,
+            "interrupted": self.interrupted, "listed": self.listed,
             "planned": self.planned, "planned_bytes": self.planned_bytes,
             "copied": self.copied, "copied_bytes": self.copied_bytes, "skipped": self.skipped,
             "deleted": self.deleted, "to_delete": self.to_delete,
@@ -81,7 +63,7 @@ class TransferResult:
             "levels": {lvl: self.levels.get(lvl, 0) for lvl in LEVELS},
             "elapsed_s": round(self.elapsed, 3), "bytes_per_s": round(self.rate, 1),
             "throttled": self.throttled, "lowest_concurrency": self.lowest_concurrency,
-        }
+        })
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +75,7 @@ class VerifiedObject:
 
 
 @dataclass(slots=True)
-class VerifyResult:
+class VerifyResult(ResultBase):
     src: str
     dst: str
     matched: int = 0
@@ -114,12 +96,12 @@ class VerifyResult:
                       key=lambda o: o.key)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "summary", "op": "verify", "src": self.src, "dst": self.dst, "ok": self.ok,
+        return summary("objects", "verify", self.ok, **{
+            "src": self.src, "dst": self.dst,
             "matched": self.matched, "missing": len(self.missing), "extra": len(self.extra),
             "mismatched": len(self.mismatched), "errors": len(self.errors),
             "levels": {lvl: self.levels.get(lvl, 0) for lvl in LEVELS},
             "problems": [{"key": o.key, "status": o.status, "level": o.level,
                           "detail": o.detail} for o in self.problems],
             "elapsed_s": round(self.elapsed, 3),
-        }
+        })

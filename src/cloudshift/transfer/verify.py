@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from cloudshift.core.checksums import common, mismatch
 from cloudshift.core.redact import describe
+from cloudshift.jobs.events import Event, EventSink
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ObjectInfo, Store
 from cloudshift.transfer.engine import hash_object
 from cloudshift.transfer.listing import KeyFilter, iter_pairs
-from cloudshift.transfer.results import Event, EventSink, VerifiedObject, VerifyResult
+from cloudshift.transfer.results import VerifiedObject, VerifyResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from rich.progress import (
 )
 
 from cloudshift.core.units import human_bytes
-from cloudshift.transfer.results import Event
+from cloudshift.jobs.events import Event
 
 
 class Reporter:
@@ -76,22 +76,22 @@ class Reporter:
             self._handle(ev)
 
     def _handle(self, ev: Event) -> None:
-        if ev.kind == "bytes":
+        if ev.type == "bytes":
             self.done_bytes += ev.size
-        elif ev.kind == "planned":
+        elif ev.type == "planned":
             self.total_objects += 1
             self.total_bytes += ev.size
-        elif ev.kind in ("copied", "deleted"):
+        elif ev.type in ("copied", "deleted"):
             self.done_objects += 1
             self._line(ev)
-        elif ev.kind == "skipped":
+        elif ev.type == "skipped":
             self._line(ev)
-        elif ev.kind == "failed":
+        elif ev.type == "failed":
             self.done_objects += 1
             self._line(ev, always=True)
-        elif ev.kind in ("would-copy", "would-delete"):
+        elif ev.type in ("would-copy", "would-delete"):
             self._line(ev, always=True)
-        elif ev.kind == "verified":
+        elif ev.type == "verified":
             self.done_objects += 1
             self.total_objects = max(self.total_objects, self.done_objects)
             self._line(ev, always=ev.reason is not None)
@@ -99,9 +99,9 @@ class Reporter:
 
     def _line(self, ev: Event, always: bool = False) -> None:
         if self.json_lines:
-            if ev.kind == "skipped" and not self.verbose:
+            if ev.type == "skipped" and not self.verbose:
                 return
-            record: dict[str, Any] = {"type": ev.kind, "key": ev.key}
+            record: dict[str, Any] = {"type": ev.type, "key": ev.key}
             if ev.size:
                 record["size"] = ev.size
             if ev.level:
@@ -120,7 +120,7 @@ class Reporter:
             "would-copy": f"would copy   {ev.key} ({human_bytes(ev.size)})",
             "would-delete": f"would delete {ev.key}",
             "verified": _verified_line(ev),
-        }.get(ev.kind, f"{ev.kind} {ev.key}")
+        }.get(ev.type, f"{ev.type} {ev.key}")
         if self._bar is not None:
             self._bar.console.print(text, markup=False, highlight=False)
         else:
