@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,13 +12,17 @@ from pathlib import Path
 import pytest
 
 import cloudshift
-from cloudshift.core.errors import UsageError
+from cloudshift.core.errors import Interrupted, UsageError
 from cloudshift.jobs.events import Event
+from cloudshift.jobs.journal import JobInfo, find_job, peek
+from cloudshift.jobs.spec import JobSpec
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ObjectMeta
 from cloudshift.storage.memory import MemoryStore
-from cloudshift.transfer.engine import TransferOptions, run
-from cloudshift.transfer.journal import JobSpec
+from cloudshift.transfer.engine import run
+from cloudshift.transfer.journal import object_spec
+from cloudshift.transfer.kind import OBJECTS
+from cloudshift.transfer.options import TransferOptions
 
 
 @pytest.fixture(autouse=True)
@@ -148,7 +154,7 @@ def test_large_object_goes_in_parts_and_memory_stays_bounded(tmp_path: Path) -> 
     src.mkdir()
     blob = os.urandom(3 * 1024 * 1024 + 17)
     (src / "big").write_bytes(blob)
-    spec = JobSpec("copy", str(src), str(tmp_path / "dst"))
+    spec = object_spec("copy", str(src), str(tmp_path / "dst"))
     res = run(spec, TransferOptions(part_size=256 * 1024))
     assert res.ok and (tmp_path / "dst" / "big").read_bytes() == blob
 
@@ -219,3 +225,95 @@ def test_local_source_gets_a_content_type_from_its_name(tmp_path: Path, mem: str
     jpg, other = store.stat("photo.jpg"), store.stat("noext")
     assert jpg is not None and jpg.meta is not None and jpg.meta.content_type == "image/jpeg"
     assert other is not None and other.meta is not None and other.meta.content_type is None
+
+
+# --- the object mover as a kind of job ------------------------------------------------------
+
+def test_job_ids_are_those_cloudshift_0_1_gave() -> None:
+    # Computed by the 0.1 JobSpec (transfer/journal.py before the job frame): a re-run of
+    # the same command after an upgrade must find its old journal.
+    spec = object_spec("sync", "s3://shop-assets/images", "gs://shop-assets", delete=True,
+                       include=["*.jpg", "**/*.png"], exclude=("tmp/**",),
+                       src_endpoint="http://127.0.0.1:9000")
+    assert spec.job_id == "sync-2e6526f32dd9"
+    assert object_spec("copy", "/data/src", "mem://b/x").job_id == "copy-afc3ddcff0c5"
+    assert spec.kind == "objects" and spec.include == ("*.jpg", "**/*.png")
+
+
+class _StopAfter:
+    """Ctrl-C (once) in the coordinating thread when the ``n``-th object is recorded
+    copied."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.copied = 0
+
+    def __call__(self, e: Event) -> None:
+        if e.type == "copied":
+            self.copied += 1
+            if self.copied == self.n:
+                raise KeyboardInterrupt
+
+
+def _interrupted_job(mem: str, tmp_path: Path, n: int = 40) -> tuple[str, dict[str, bytes]]:
+    objects = {f"k{i:03d}": os.urandom(100 + i) for i in range(n)}
+    fill(mem, objects)
+    with pytest.raises(Interrupted):
+        cloudshift.copy(mem, str(tmp_path / "dst"), transfers=1, on_event=_StopAfter(5))
+    return object_spec("copy", mem, str(tmp_path / "dst")).job_id, objects
+
+
+def test_interrupted_job_is_described_and_resumed_by_its_kind(mem: str, tmp_path: Path
+                                                              ) -> None:
+    job_id, objects = _interrupted_job(mem, tmp_path)
+    info = peek(find_job(job_id))
+    row = OBJECTS.describe(info)
+    assert (row.job_id, row.kind, row.op, row.src, row.dst, row.status) == (
+        job_id, "objects", "copy", mem, str(tmp_path / "dst"), "interrupted")
+    done = row.progress.get("done", 0)
+    # Objects finished while the run was stopping may be on disk without a record; the
+    # resume finds them identical (it hashes both sides) and skips them too.
+    landed = len(tree(tmp_path / "dst"))
+    assert 5 <= done <= landed < len(objects)
+    events: list[Event] = []
+    result = OBJECTS.resume(info, {"transfers": 3, "bwlimit": None, "jobs": 9}, events.append)
+    assert isinstance(result, cloudshift.TransferResult)
+    assert result.ok and result.exit_code == 0
+    assert result.copied == len(objects) - landed and result.skipped == landed
+    assert sum(e.type == "copied" for e in events) == result.copied
+    assert tree(tmp_path / "dst") == objects
+    assert OBJECTS.describe(peek(info.folder)).status == "ok"
+    # Objects found identical are skipped, not recorded: done counts what this job sent.
+    assert OBJECTS.describe(peek(info.folder)).progress == {"done": done + result.copied}
+
+
+def test_resume_refuses_bad_overrides_and_other_kinds(mem: str, tmp_path: Path) -> None:
+    job_id, _ = _interrupted_job(mem, tmp_path, n=10)
+    info = peek(find_job(job_id))
+    with pytest.raises(UsageError, match="--part-size must be at least 5 MiB"):
+        OBJECTS.resume(info, {"part_size": 1024}, None)
+    db_job = JobInfo("db-0123456789ab", tmp_path, JobSpec("db", {"src": "a", "dst": "b"}),
+                     None)
+    with pytest.raises(UsageError, match="is a db job"):
+        OBJECTS.resume(db_job, {}, None)
+
+
+def test_a_0_1_journal_opens_and_resumes(mem: str, tmp_path: Path) -> None:
+    job_id, objects = _interrupted_job(mem, tmp_path)
+    folder = find_job(job_id)
+    # The spec as cloudshift 0.1 wrote it: the command's fields, flat, without a kind.
+    legacy = json.dumps({"op": "copy", "src": mem, "dst": str(tmp_path / "dst"),
+                         "delete": False, "include": [], "exclude": [], "src_endpoint": None,
+                         "dst_endpoint": None, "options": {}}, sort_keys=True)
+    db = sqlite3.connect(folder / "journal.db")
+    db.execute("UPDATE job SET v=? WHERE k='spec'", (legacy,))
+    db.commit()
+    db.close()
+    journal = cloudshift.find_job(job_id)
+    spec = journal.spec()
+    journal.close()
+    assert spec is not None and (spec.op, spec.src, spec.job_id) == ("copy", mem, job_id)
+    landed = len(tree(tmp_path / "dst"))
+    result = cloudshift.resume(job_id)
+    assert result.ok and result.skipped == landed and result.copied == len(objects) - landed
+    assert tree(tmp_path / "dst") == objects

@@ -20,8 +20,9 @@ from cloudshift.core.checksums import hash_bytes
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ByteStream, ObjectMeta
 from cloudshift.storage.memory import MemoryStore
-from cloudshift.transfer.engine import TransferOptions, run
-from cloudshift.transfer.journal import JobSpec
+from cloudshift.transfer.engine import run
+from cloudshift.transfer.journal import object_spec
+from cloudshift.transfer.options import TransferOptions
 
 KINDS = ("file", "mem", "s3", "gs", "az")
 PART = 5 * 1024 * 1024
@@ -177,7 +178,7 @@ def test_copy_matrix(src_kind: str, dst_kind: str, place: Any, tmp_path: Path,
     dst, read_back = place(dst_kind)
     _seed(src)
 
-    result = run(JobSpec("copy", src, dst), TransferOptions(transfers=4, part_size=PART))
+    result = run(object_spec("copy", src, dst), TransferOptions(transfers=4, part_size=PART))
     assert result.ok, result.failures
     assert result.copied == len(DATASET)
     assert result.copied_bytes == sum(len(o.data) for o in DATASET)
@@ -203,5 +204,5 @@ def test_copy_matrix(src_kind: str, dst_kind: str, place: Any, tmp_path: Path,
     assert report.ok, report.problems
     assert report.levels["checksum"] == len(DATASET)
 
-    again = run(JobSpec("copy", src, dst), TransferOptions(transfers=4, part_size=PART))
+    again = run(object_spec("copy", src, dst), TransferOptions(transfers=4, part_size=PART))
     assert again.ok and again.copied == 0 and again.skipped == len(DATASET)

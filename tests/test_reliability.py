@@ -16,8 +16,9 @@ import pytest
 import cloudshift
 from cloudshift.storage import open_store
 from cloudshift.storage.memory import MemoryStore
-from cloudshift.transfer.engine import Engine, TransferOptions
-from cloudshift.transfer.journal import JobSpec
+from cloudshift.transfer.engine import Engine
+from cloudshift.transfer.journal import object_spec
+from cloudshift.transfer.options import TransferOptions
 from faults import FaultProxy
 from servers import unavailable
 from servers.azure import ACCOUNT, AzureServer
@@ -63,8 +64,8 @@ def mem_source(n: int, size: int = 2048, big: int = 0) -> tuple[str, dict[str, b
 def run(src: str, dst: str, **opts: object) -> tuple[cloudshift.TransferResult, Engine]:
     src_ep = opts.pop("src_endpoint", None)
     dst_ep = opts.pop("dst_endpoint", None)
-    spec = JobSpec("copy", src, dst, src_endpoint=src_ep,  # type: ignore[arg-type]
-                   dst_endpoint=dst_ep)  # type: ignore[arg-type]
+    spec = object_spec("copy", src, dst, src_endpoint=src_ep,  # type: ignore[arg-type]
+                       dst_endpoint=dst_ep)  # type: ignore[arg-type]
     engine = Engine(spec, TransferOptions(part_size=PART, **opts))  # type: ignore[arg-type]
     return engine.run(), engine
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cloudshift.core.errors import UsageError
-from cloudshift.core.paths import jobs_root
+from cloudshift.jobs import journal as jobs_journal
 from cloudshift.jobs.events import EventSink
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ObjectInfo
-from cloudshift.transfer import engine
-from cloudshift.transfer.journal import JobSpec, Journal
+from cloudshift.transfer import engine, kind
+from cloudshift.transfer.journal import Journal, object_spec
 from cloudshift.transfer.listing import KeyFilter, filtered
+from cloudshift.transfer.options import transfer_options
 from cloudshift.transfer.results import TransferResult, VerifyResult
 from cloudshift.transfer.verify import VerifyOptions
 from cloudshift.transfer.verify import verify as _verify
-
-MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest allowed multipart part
 
 
 def ls(uri: str, *, endpoint: str | None = None, include: Sequence[str] = (),
@@ -33,21 +31,11 @@ def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part
               job_dir: str | Path | None, src_endpoint: str | None, dst_endpoint: str | None,
               on_event: EventSink | None, bwlimit: float | None = None,
               max_rps: float | None = None, timeout: float | None = None) -> TransferResult:
-    if transfers < 1:
-        raise UsageError(f"--transfers must be at least 1 (got {transfers})")
-    if part_size < MIN_PART_SIZE:
-        raise UsageError(f"--part-size must be at least 5 MiB (got {part_size} bytes)",
-                         hint="S3 rejects smaller multipart parts")
-    for name, value in (("--bwlimit", bwlimit), ("--max-rps", max_rps),
-                        ("--timeout", timeout)):
-        if value is not None and value <= 0:
-            raise UsageError(f"{name} must be positive (got {value})")
-    spec = JobSpec(op=op, src=src, dst=dst, delete=delete, include=tuple(include),
-                   exclude=tuple(exclude), src_endpoint=src_endpoint, dst_endpoint=dst_endpoint)
-    opts = engine.TransferOptions(transfers=transfers, part_size=part_size, retries=retries,
-                                  dry_run=dry_run, bwlimit=bwlimit, max_rps=max_rps,
-                                  timeout=timeout,
-                                  job_dir=Path(job_dir) if job_dir is not None else None)
+    opts = transfer_options(transfers=transfers, part_size=part_size, retries=retries,
+                            dry_run=dry_run, bwlimit=bwlimit, max_rps=max_rps, timeout=timeout,
+                            job_dir=job_dir)
+    spec = object_spec(op, src, dst, delete=delete, include=include, exclude=exclude,
+                       src_endpoint=src_endpoint, dst_endpoint=dst_endpoint)
     return engine.run(spec, opts, on_event)
 
 
@@ -95,26 +83,14 @@ def verify(src: str, dst: str, *, download: bool = False, transfers: int = 16,
 
 def find_job(job: str) -> Journal:
     """Open a job's journal by id (as printed by copy/sync) or by folder."""
-    folder = Path(job) if ("/" in job or Path(job).is_dir()) else jobs_root() / job
-    path = folder / "journal.db"
-    if not path.exists():
-        raise UsageError(f"no job '{job}' (looked for {path})",
-                         hint="`cloudshift jobs` lists the jobs on this machine")
-    return Journal(path)
+    return Journal(jobs_journal.find_job(job))
 
 
 def resume(job: str, *, transfers: int = 16, part_size: int = DEFAULT_PART_SIZE,
            retries: int = 3, on_event: EventSink | None = None, bwlimit: float | None = None,
            max_rps: float | None = None, timeout: float | None = None) -> TransferResult:
     """Continue a copy or sync from its journal, skipping what it already finished."""
-    journal = find_job(job)
-    spec = journal.spec()
-    folder = journal.job_dir
-    journal.close()
-    if spec is None:
-        raise UsageError(f"job '{job}' has no recorded command; run the copy again instead")
-    return _transfer(spec.op, spec.src, spec.dst, delete=spec.delete, transfers=transfers,
-                     part_size=part_size, include=spec.include, exclude=spec.exclude,
-                     dry_run=False, retries=retries, job_dir=folder,
-                     src_endpoint=spec.src_endpoint, dst_endpoint=spec.dst_endpoint,
-                     on_event=on_event, bwlimit=bwlimit, max_rps=max_rps, timeout=timeout)
+    info = jobs_journal.peek(jobs_journal.find_job(job))
+    return kind.resume(info, {"transfers": transfers, "part_size": part_size,
+                              "retries": retries, "bwlimit": bwlimit, "max_rps": max_rps,
+                              "timeout": timeout}, on_event)

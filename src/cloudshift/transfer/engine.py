@@ -38,15 +38,16 @@ from cloudshift.core.errors import (
     UnsafeKeyError,
     UsageError,
 )
-from cloudshift.core.paths import jobs_root
 from cloudshift.core.redact import describe
 from cloudshift.core.uri import Location, parse
 from cloudshift.jobs.events import Event, EventSink
+from cloudshift.jobs.journal import job_folder
 from cloudshift.storage import open_store
-from cloudshift.storage.base import DEFAULT_PART_SIZE, ByteStream, ObjectInfo, ObjectMeta, Store
-from cloudshift.transfer.journal import DoneRecord, JobSpec, Journal
+from cloudshift.storage.base import ByteStream, ObjectInfo, ObjectMeta, Store
+from cloudshift.transfer.journal import DoneRecord, Journal, ObjectSpec
 from cloudshift.transfer.limits import Traffic
 from cloudshift.transfer.listing import KeyFilter, SortedLookup, iter_pairs
+from cloudshift.transfer.options import TransferOptions
 from cloudshift.transfer.results import Failure, TransferResult
 
 Action = Literal["copy", "check", "skip", "delete", "keep"]
@@ -66,18 +67,6 @@ LOCAL_WORKERS = 2
 
 class Cancelled(BaseException):
     """Raised inside workers when the run is interrupted, so writers clean up and stop."""
-
-
-@dataclass(frozen=True, slots=True)
-class TransferOptions:
-    transfers: int = 16
-    part_size: int = DEFAULT_PART_SIZE
-    retries: int = 3
-    dry_run: bool = False
-    job_dir: Path | None = None
-    bwlimit: float | None = None  # bytes per second, all transfers together
-    max_rps: float | None = None  # HTTP requests per second to the cloud endpoints
-    timeout: float | None = None  # per-request network timeout, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +132,7 @@ def hash_object(store: Store, key: str) -> dict[str, str]:
 
 
 class Engine:
-    def __init__(self, spec: JobSpec, opts: TransferOptions, on_event: EventSink | None = None
+    def __init__(self, spec: ObjectSpec, opts: TransferOptions, on_event: EventSink | None = None
                  ) -> None:
         self.spec = spec
         self.opts = opts
@@ -271,13 +260,13 @@ class Engine:
                 cleanup(keys)
 
     def _open_journal(self) -> Journal | None:
-        folder = self.opts.job_dir or jobs_root() / self.spec.job_id
         if self.opts.dry_run:
             # A dry run changes nothing, not even the journal; it only reads an existing one.
-            return Journal(folder / "journal.db") if (folder / "journal.db").exists() else None
+            return Journal.existing(self.spec, self.opts.job_dir)
         try:
-            return Journal.for_job(self.spec, folder)
+            return Journal.for_job(self.spec, self.opts.job_dir)
         except OSError as exc:
+            folder = job_folder(self.spec, self.opts.job_dir)
             raise ConfigError(f"cannot create the job journal in '{folder}': {describe(exc)}",
                               hint="set CLOUDSHIFT_HOME or --job-dir to a writable folder"
                               ) from exc
@@ -502,6 +491,6 @@ class Engine:
         return on_bytes
 
 
-def run(spec: JobSpec, opts: TransferOptions, on_event: EventSink | None = None
+def run(spec: ObjectSpec, opts: TransferOptions, on_event: EventSink | None = None
         ) -> TransferResult:
     return Engine(spec, opts, on_event).run()
