@@ -126,7 +126,7 @@ class PostData:
             except psycopg.Error as exc:
                 raise self._error(e, exc) from None
         self.journal.step(f"post:{e.key}", "done")
-        if e.phase == 1 or e.kind == "STATISTICS":
+        if e.phase == 1 or e.kind in ("STATISTICS", schema.MATVIEW_DATA):
             self.emit(event="built", kind=e.kind, name=f"{e.schema}.{e.name}", table=e.table,
                       seconds=round(time.monotonic() - t0, 3))
 
@@ -137,7 +137,8 @@ class PostData:
     def run_rest(self, jobs: int) -> None:
         """Whatever :meth:`table_builds` left, in dependency order: indexes and keys, then
         partition index attachments, then foreign keys (each phase on ``jobs`` threads),
-        then the rest (triggers, rules, comments...) in dump order."""
+        then the rest (triggers, rules, comments...) in dump order, which ends with the
+        REFRESH of each materialized view populated on the source, after those it reads."""
         by_phase: dict[int, list[schema.Entry]] = {}
         for e in self.todo:
             by_phase.setdefault(e.phase, []).append(e)
@@ -217,4 +218,6 @@ class PostData:
 
     def _error(self, e: schema.Entry, exc: BaseException) -> ConfigError:
         msg = self.dst.scrub(" ".join(str(exc).split()))[:200]
-        return ConfigError(f"building {e.kind} {e.schema}.{e.name} on the target failed: {msg}")
+        what = ("refreshing materialized view" if e.kind == schema.MATVIEW_DATA
+                else f"building {e.kind}")
+        return ConfigError(f"{what} {e.schema}.{e.name} on the target failed: {msg}")

@@ -1,5 +1,6 @@
-"""Schema: ``pg_dump --schema-only`` split into pre-data (applied before the rows) and
-post-data (indexes, constraints, triggers: built after the rows, in parallel).
+"""Schema: ``pg_dump``'s pre-data (applied before the rows) and post-data (indexes,
+constraints, triggers, materialized view refreshes: run after the rows, in parallel where
+they are independent).
 
 pg_dump knows every object kind and every version's quirks, so we do not re-implement DDL
 generation from the catalogs. Both sections are dumped once, with the copy's snapshot, into
@@ -38,6 +39,8 @@ _TABLE_OF = {
 # The order post-data must follow; entries within one phase are independent of each other.
 PHASE_OF = {"INDEX": 1, "CONSTRAINT": 1, "INDEX ATTACH": 2, "FK CONSTRAINT": 3}
 LAST_PHASE = 4
+# A ``REFRESH MATERIALIZED VIEW``: pg_dump writes it last, a matview after those it reads.
+MATVIEW_DATA = "MATERIALIZED VIEW DATA"
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,16 @@ def tool(name: str) -> str:
 def dump(src: Dsn, section: str, out: Path, *, snapshot: str | None,
          no_owner: bool, no_acl: bool) -> None:
     conninfo, env = src.child_env()
-    args = [tool("pg_dump"), "--schema-only", f"--section={section}", "--no-publications",
+    args = [tool("pg_dump"), f"--section={section}", "--no-publications",
             "--no-subscriptions", "-f", str(out), "-d", conninfo]
+    if section == "post-data":
+        # pg_dump counts a materialized view's REFRESH ("MATERIALIZED VIEW DATA", written
+        # only for those populated on the source, after what they read) as data, so
+        # --schema-only would drop it and leave every matview unpopulated. The section holds
+        # no rows without it; -B keeps large objects out, as --schema-only did.
+        args.append("-B")
+    else:
+        args.append("--schema-only")
     if snapshot:
         args.append(f"--snapshot={snapshot}")
     if no_owner:
