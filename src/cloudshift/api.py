@@ -22,7 +22,7 @@ def ls(uri: str, *, endpoint: str | None = None, include: Sequence[str] = (),
        exclude: Sequence[str] = ()) -> Iterator[ObjectInfo]:
     """Every object under ``uri``, sorted by key, streamed."""
     store = open_store(uri, endpoint=endpoint)
-    getattr(store, "check_source", store.check)()
+    store.check_source()
     return filtered(store.list(), KeyFilter(include, exclude))
 
 

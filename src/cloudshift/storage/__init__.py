@@ -6,6 +6,7 @@ from cloudshift.core.uri import Location, parse
 from cloudshift.storage.base import (
     ByteStream,
     Capabilities,
+    Features,
     ObjectInfo,
     ObjectMeta,
     RequestObserver,
@@ -42,4 +43,5 @@ def open_store(uri: str | Location, *, endpoint: str | None = None,
     return AzureStore(loc, endpoint=endpoint, observer=observer, timeout=timeout)
 
 
-__all__ = ["ByteStream", "Capabilities", "ObjectInfo", "ObjectMeta", "Store", "open_store"]
+__all__ = ["ByteStream", "Capabilities", "Features", "ObjectInfo", "ObjectMeta", "Store",
+           "open_store"]

@@ -72,10 +72,12 @@ from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
     ByteStream,
-    Capabilities,
+    Features,
     ObjectInfo,
     ObjectMeta,
     RequestObserver,
+    Store,
+    after,
     split_user_meta,
     user_meta_for_write,
 )
@@ -471,11 +473,13 @@ _CREDENTIAL_HINT = (f"check the AccountKey/SharedAccessSignature in {ENV_CONNECT
 # ---------------------------------------------------------------------------------------------
 
 
-class AzureStore:
+class AzureStore(Store):
     """One Azure Blob container (and optional prefix). Thread-safe: all calls share one
     service client, whose pipeline and connection pool are safe to use from many threads."""
 
-    capabilities = Capabilities()
+    # No ranged_list: List Blobs resumes only from the opaque marker of an earlier page.
+    features = Features(metadata=True, cleanup_incomplete=True, server_side_copy=True,
+                        page_blobs=True)
 
     def __init__(self, loc: Location, *, endpoint: str | None = None,
                  max_connections: int = MAX_CONNECTIONS,
@@ -636,8 +640,8 @@ class AzureStore:
             raise ConfigError(f"cannot use {self._where()} ({_label(exc)})",
                               hint="is this an Azure Blob endpoint?") from None
 
-    def list(self) -> Iterator[ObjectInfo]:
-        return _code_point_order(self._list_raw())
+    def list(self, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        return after(_code_point_order(self._list_raw()), start_after)
 
     def _list_raw(self) -> Iterator[ObjectInfo]:
         cut = len(self._prefix)

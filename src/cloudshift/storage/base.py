@@ -8,7 +8,8 @@ async rewrite of each SDK (see docs/architecture.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -56,11 +57,81 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What a backend can do, so the engine can choose without knowing which backend it is."""
+class Features:
+    """What a backend can do beyond the verbs every store has, declared in one place.
 
-    # Local disk and memory can re-read bytes for almost nothing, so verify hashes them.
+    Each backend declares one record as its class attribute ``features``, so callers ask
+    ``store.features.flush`` instead of probing for methods, and choose without knowing
+    which backend it is. ``docs/backends/README.md`` lists every backend's record (a test
+    keeps the two in step). Entries are of three sorts:
+
+    * how the plain verbs behave (``cheap_read``, ``ranged_list``, ``metadata``);
+    * optional verbs (:data:`FEATURE_VERBS`): :class:`Store` has a default for each (a no-op,
+      or the plain verbs composed), so calling one is always safe; a backend declares the
+      feature exactly when it overrides the default with its own (the conformance suite in
+      tests/test_store_conformance.py checks both ways);
+    * what the provider's API offers that no verb uses yet (``server_side_copy``,
+      ``page_blobs``), declared now so planners can choose by it before the verbs arrive.
+    """
+
     cheap_read: bool = False
+    """Bytes can be read again for almost nothing (local disk, memory): verify hashes
+    them, and the engine compares contents rather than trusting a modified time."""
+
+    ranged_list: bool = False
+    """``list(start_after=KEY)`` starts on the server at KEY (S3 StartAfter, GCS
+    startOffset, a pruned directory walk), so a listing resumed or split by key ranges
+    costs only what follows KEY. Without it the listing still honours ``start_after``,
+    but reads everything before KEY to skip it."""
+
+    metadata: bool = False
+    """Content headers (type, encoding, disposition, cache control, language) and user
+    metadata written with an object come back from :meth:`Store.stat`. Every backend keeps
+    the modified time (``ObjectMeta.mtime``) either way."""
+
+    open: bool = False
+    """:meth:`Store.open` gets the object's info (with ``meta``) and its bytes from one
+    request (S3 GetObject) instead of a stat and a read."""
+
+    check_source: bool = False
+    """:meth:`Store.check_source` is stricter than :meth:`Store.check`: a root that may
+    be written to (it is created on the way) may still not be read from (local folders)."""
+
+    flush: bool = False
+    """:meth:`Store.flush` makes the writes so far durable; call it once at the end of a
+    run (local disk: one sync instead of an fsync per file)."""
+
+    cleanup_incomplete: bool = False
+    """:meth:`Store.cleanup_incomplete` removes what a killed upload leaves behind,
+    invisible and billed (S3 multipart uploads, Azure uncommitted blocks)."""
+
+    limit_parts: bool = False
+    """:meth:`Store.limit_parts_in_memory` bounds how many upload parts the store holds in
+    memory at once across all objects (S3 multipart)."""
+
+    server_side_copy: bool = False
+    """The provider copies an object within itself without the bytes passing through the
+    client: S3 CopyObject / UploadPartCopy, GCS rewrite, Azure Copy Blob From URL and Put
+    Block From URL (which may also read from another provider's presigned URL). No verb
+    yet: the petabyte issue (18) adds one."""
+
+    page_blobs: bool = False
+    """Azure page blobs: random-access 512-byte pages, the format of VM disks (VHD).
+    No verb yet: the VM issue (16) adds one."""
+
+
+# The old name of :class:`Features`.
+Capabilities = Features
+
+# Optional verbs: the feature that declares each, and the :class:`Store` method a backend
+# overrides when it declares it.
+FEATURE_VERBS: Mapping[str, str] = {
+    "open": "open",
+    "check_source": "check_source",
+    "flush": "flush",
+    "cleanup_incomplete": "cleanup_incomplete",
+    "limit_parts": "limit_parts_in_memory",
+}
 
 
 class ByteStream:
@@ -179,24 +250,36 @@ class RequestObserver(Protocol):
 
 @runtime_checkable
 class Store(Protocol):
-    """One bucket/container/directory root. All keys are relative to :attr:`uri`."""
+    """One bucket/container/directory root. All keys are relative to :attr:`uri`.
+
+    Backends subclass this class: the six verbs without a body are required, the optional
+    ones below them have defaults, and :attr:`features` says which ones a backend overrides
+    (see :class:`Features`).
+    """
 
     uri: str
-    capabilities: Capabilities
+    features: Features
+
+    @property
+    def capabilities(self) -> Features:
+        """The old name of :attr:`features`."""
+        return self.features
 
     def check(self) -> None:
         """Raise ``ConfigError`` with one clear line when the root cannot be used (missing
         bucket, wrong credentials, unreachable endpoint). Cheap: one request at most."""
 
-    def list(self) -> Iterator[ObjectInfo]:
+    def list(self, start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Every object under the root, recursively, sorted by key (code-point order),
-        streamed page by page."""
+        streamed page by page; with ``start_after``, only the keys after it (see
+        :attr:`Features.ranged_list` for what that costs)."""
 
     def stat(self, key: str) -> ObjectInfo | None:
         """The object with its ``meta`` filled, or None when it does not exist."""
 
     def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        """The object's bytes, streamed in chunks of about ``chunk_size``."""
+        """The object's bytes, streamed in chunks of at most ``chunk_size``;
+        ``FileNotFoundError`` when it does not exist."""
 
     def write(self, key: str, stream: ByteStream, *, size: int, meta: ObjectMeta,
               checksums: Mapping[str, str], part_size: int = DEFAULT_PART_SIZE) -> ObjectInfo:
@@ -213,9 +296,43 @@ class Store(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; a missing object is not an error."""
 
-    # Optional: ``open(key, chunk_size) -> (ObjectInfo with meta, Iterator[bytes])`` for
-    # backends whose listing lacks metadata but whose read response carries it (S3). The
-    # engine uses it when present to save a metadata request per object.
+    # -- optional verbs: defaults, overridden where :attr:`features` declares them -----------
+
+    def open(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE
+             ) -> tuple[ObjectInfo, Iterator[bytes]]:
+        """The object's info (with ``meta``) and its bytes; ``FileNotFoundError`` when it
+        does not exist. Default: :meth:`stat`, then :meth:`read`."""
+        info = self.stat(key)
+        if info is None:
+            raise FileNotFoundError(f"'{key}' does not exist in {self.uri} (deleted after it "
+                                    "was listed?)")
+        return info, self.read(key, chunk_size)
+
+    def check_source(self) -> None:
+        """As :meth:`check`, for a root that is to be read from. Default: :meth:`check`."""
+        self.check()
+
+    def flush(self) -> None:
+        """Make the writes so far durable. Default: nothing to do."""
+        return None
+
+    def cleanup_incomplete(self, keys: Iterable[str]) -> int:
+        """After a killed run, remove what unfinished uploads of ``keys`` left behind;
+        returns how many keys had some. Default: uploads leave nothing, 0."""
+        return 0
+
+    def limit_parts_in_memory(self, slots: int) -> None:
+        """Hold at most ``slots`` upload parts in memory at once, across all objects (the
+        engine passes its --transfers). Default: the store holds one part per write."""
+        return None
+
+
+def after(items: Iterable[ObjectInfo], start_after: str | None) -> Iterator[ObjectInfo]:
+    """The items of a sorted listing whose keys come after ``start_after`` (all of them when
+    it is None): how a backend without :attr:`Features.ranged_list` honours it."""
+    if start_after is None:
+        return iter(items)
+    return itertools.dropwhile(lambda info: info.key <= start_after, items)
 
 
 def mtime_to_str(mtime: datetime) -> str:

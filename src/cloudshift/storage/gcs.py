@@ -41,10 +41,12 @@ from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
     ByteStream,
-    Capabilities,
+    Features,
     ObjectInfo,
     ObjectMeta,
     RequestObserver,
+    Store,
+    after,
     split_user_meta,
     user_meta_for_write,
 )
@@ -162,8 +164,8 @@ class _VerifiedReader:
         return data
 
 
-class GCSStore:
-    capabilities = Capabilities()
+class GCSStore(Store):
+    features = Features(ranged_list=True, metadata=True, server_side_copy=True)
 
     def __init__(self, loc: Location, *, endpoint: str | None = None,
                  observer: RequestObserver | None = None, timeout: float | None = None
@@ -271,13 +273,20 @@ class GCSStore:
             raise ConfigError(f"cannot use {where}: HTTP {exc.code}: {_api_message(exc)}"
                               ) from None
 
-    def list(self) -> Iterator[ObjectInfo]:
+    def list(self, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        # startOffset is inclusive (and gcp-storage-emulator ignores it): the keys up to
+        # start_after are skipped here as well.
+        return after(self._list_from(start_after), start_after)
+
+    def _list_from(self, start: str | None) -> Iterator[ObjectInfo]:
         # GCS lists names in UTF-8 byte order, which is code-point order; so does the
         # emulator. Checked as we go, because the engine merges sorted listings.
         previous = ""
+        offset = None if start is None else self._prefix + start
         with self._denied_as_permission_error(f"listing {self.uri}"):
             for blob in self._client().list_blobs(self._bucket_name,
                                                   prefix=self._prefix or None,
+                                                  start_offset=offset,
                                                   page_size=1000, retry=DEFAULT_RETRY,
                                                   timeout=self._timeout):
                 key = blob.name[len(self._prefix):]

@@ -39,9 +39,10 @@ from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
     ByteStream,
-    Capabilities,
+    Features,
     ObjectInfo,
     ObjectMeta,
+    Store,
 )
 
 TMP_PREFIX = ".cloudshift-partial-"
@@ -85,8 +86,8 @@ _OPEN_NEW = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
-class LocalStore:
-    capabilities = Capabilities(cheap_read=True)
+class LocalStore(Store):
+    features = Features(cheap_read=True, ranged_list=True, check_source=True, flush=True)
 
     def __init__(self, loc: Location) -> None:
         self.root = Path(loc.prefix)
@@ -121,12 +122,13 @@ class LocalStore:
     def _file(self, key: str) -> str:
         return os.path.join(self._root, *_safe_parts(key))
 
-    def list(self) -> Iterator[ObjectInfo]:
+    def list(self, start_after: str | None = None) -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
             return
-        yield from self._walk(self.root, "")
+        yield from self._walk(self.root, "", start_after)
 
-    def _walk(self, folder: Path, prefix: str) -> Iterator[ObjectInfo]:
+    def _walk(self, folder: Path, prefix: str, start_after: str | None
+              ) -> Iterator[ObjectInfo]:
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
@@ -141,14 +143,20 @@ class LocalStore:
             tagged.append((entry.name + "/" if is_dir else entry.name, is_dir, entry))
         tagged.sort(key=lambda t: t[0])
         for name, is_dir, entry in tagged:
+            key = prefix + name
+            # A folder whose name sorts before start_after holds only keys before it,
+            # unless start_after is inside that folder.
+            if (start_after is not None and key <= start_after
+                    and not (is_dir and start_after.startswith(key))):
+                continue
             if is_dir:
-                yield from self._walk(Path(entry.path), prefix + name)
+                yield from self._walk(Path(entry.path), key, start_after)
                 continue
             try:
                 st = entry.stat(follow_symlinks=True)
             except FileNotFoundError:
                 continue  # removed while we listed
-            yield ObjectInfo(key=prefix + name, size=st.st_size,
+            yield ObjectInfo(key=key, size=st.st_size,
                              mtime=datetime.fromtimestamp(st.st_mtime, tz=UTC))
 
     def stat(self, key: str) -> ObjectInfo | None:

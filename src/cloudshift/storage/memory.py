@@ -6,21 +6,23 @@ own MD5 of every object, computed when it was stored, so reads can be checked ag
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cloudshift.core.checksums import hash_bytes, mismatch
-from cloudshift.core.errors import IntegrityError
+from cloudshift.core.errors import IntegrityError, SourceChangedError
 from cloudshift.core.uri import Location
 from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
     ByteStream,
-    Capabilities,
+    Features,
     ObjectInfo,
     ObjectMeta,
+    Store,
 )
 
 
@@ -43,8 +45,8 @@ def reset(name: str | None = None) -> None:
             _BUCKETS.pop(name, None)
 
 
-class MemoryStore:
-    capabilities = Capabilities(cheap_read=True)
+class MemoryStore(Store):
+    features = Features(cheap_read=True, ranged_list=True, metadata=True)
 
     def __init__(self, loc: Location) -> None:
         self.uri = str(loc)
@@ -55,10 +57,12 @@ class MemoryStore:
     def check(self) -> None:
         return None
 
-    def list(self) -> Iterator[ObjectInfo]:
+    def list(self, start_after: str | None = None) -> Iterator[ObjectInfo]:
         with _LOCK:
             keys = sorted(k for k in self._objects if k.startswith(self._prefix))
-        for full in keys:
+        first = 0 if start_after is None else bisect.bisect_right(keys,
+                                                                   self._prefix + start_after)
+        for full in keys[first:]:
             blob = self._objects.get(full)
             if blob is not None:
                 yield replace(blob.info, key=full[len(self._prefix):])
@@ -81,6 +85,9 @@ class MemoryStore:
         while chunk := stream.read(part_size):
             parts.append(chunk)
         data = b"".join(parts)
+        if len(data) != size:
+            raise SourceChangedError(f"source delivered {len(data)} bytes, listed size was "
+                                     f"{size}")
         stored = hash_bytes(data)
         bad = mismatch(stored, checksums)
         if bad is not None:

@@ -53,10 +53,11 @@ from cloudshift.storage.base import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_PART_SIZE,
     ByteStream,
-    Capabilities,
+    Features,
     ObjectInfo,
     ObjectMeta,
     RequestObserver,
+    Store,
     split_user_meta,
     user_meta_for_write,
 )
@@ -191,8 +192,9 @@ class _BodyBuffers:
 _BODIES = _BodyBuffers(DEFAULT_BODY_MEMORY)
 
 
-class S3Store:
-    capabilities = Capabilities()
+class S3Store(Store):
+    features = Features(ranged_list=True, metadata=True, open=True, cleanup_incomplete=True,
+                        limit_parts=True, server_side_copy=True)
 
     def __init__(self, loc: Location, *, endpoint: str | None = None,
                  observer: RequestObserver | None = None, timeout: float | None = None
@@ -283,12 +285,15 @@ class S3Store:
         except BotoCoreError as exc:
             raise ConfigError(f"cannot use {self.uri}: {exc}") from None
 
-    def list(self) -> Iterator[ObjectInfo]:
+    def list(self, start_after: str | None = None) -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
         cut = len(self._prefix)
         previous: str | None = None
+        ranged: dict[str, Any] = ({} if start_after is None
+                                  else {"StartAfter": self._prefix + start_after})
         try:
-            for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix):
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix,
+                                           **ranged):
                 for obj in page.get("Contents", []):
                     full = obj["Key"]
                     # S3 lists in UTF-8 byte order (= code-point order); the engine merges

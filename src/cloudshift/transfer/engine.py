@@ -146,15 +146,13 @@ class Engine:
         self.dst = open_store(dst_loc, endpoint=spec.dst_endpoint, observer=self.traffic,
                               timeout=opts.timeout)
         self.keep = KeyFilter(spec.include, spec.exclude)
-        limit_parts = getattr(self.dst, "limit_parts_in_memory", None)
-        if limit_parts is not None:
-            limit_parts(opts.transfers)
+        if self.dst.features.limit_parts:
+            self.dst.limit_parts_in_memory(opts.transfers)
 
     # --- the coordinating thread ----------------------------------------------------------
     def run(self) -> TransferResult:
         started = time.monotonic()
-        check_source = getattr(self.src, "check_source", self.src.check)
-        check_source()
+        self.src.check_source()
         self.dst.check()
         journal = self._open_journal()
         result = TransferResult(op=self.spec.op, src=self.src.uri, dst=self.dst.uri,
@@ -234,9 +232,8 @@ class Engine:
                 inflight -= self._collect(outcomes, journal, result)
         finally:
             pool.shutdown(wait=not result.interrupted, cancel_futures=True)
-            flush = getattr(self.dst, "flush", None)
-            if flush is not None and not self.opts.dry_run:
-                flush()
+            if self.dst.features.flush and not self.opts.dry_run:
+                self.dst.flush()
             result.elapsed = time.monotonic() - started
             result.throttled = self.traffic.throttled
             result.lowest_concurrency = self.traffic.concurrency.lowest
@@ -254,10 +251,9 @@ class Engine:
 
     def _cleanup_interrupted(self, keys: list[str]) -> None:
         """A killed run cannot abort its multipart uploads or staged blocks; do it now."""
-        cleanup = getattr(self.dst, "cleanup_incomplete", None)
-        if keys and cleanup is not None:
+        if keys and self.dst.features.cleanup_incomplete:
             with contextlib.suppress(Exception):  # best effort; the copy does not need it
-                cleanup(keys)
+                self.dst.cleanup_incomplete(keys)
 
     def _open_journal(self) -> Journal | None:
         if self.opts.dry_run:
@@ -449,14 +445,7 @@ class Engine:
         sums = dict(s.checksums)
         meta = s.meta
         if meta is None and not self.src.capabilities.cheap_read:
-            opener = getattr(self.src, "open", None)
-            if opener is not None:
-                full, chunks = opener(s.key)
-            else:
-                found = self.src.stat(s.key)
-                if found is None:
-                    raise FileNotFoundError(f"source object '{s.key}' was deleted after listing")
-                full, chunks = found, self.src.read(s.key)
+            full, chunks = self.src.open(s.key)  # one request where features.open
             if full.size != s.size or (s.etag and full.etag and full.etag != s.etag):
                 close = getattr(chunks, "close", None)
                 if close is not None:

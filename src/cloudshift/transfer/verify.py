@@ -94,7 +94,7 @@ def verify(src_uri: str, dst_uri: str, opts: VerifyOptions | None = None,
     started = time.monotonic()
     src = open_store(src_uri, endpoint=opts.src_endpoint)
     dst = open_store(dst_uri, endpoint=opts.dst_endpoint)
-    getattr(src, "check_source", src.check)()
+    src.check_source()
     dst.check()
     result = VerifyResult(src=src.uri, dst=dst.uri)
     checker = _Verifier(src, dst, opts.download)
