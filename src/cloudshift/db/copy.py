@@ -40,9 +40,10 @@ from cloudshift.core.errors import ConfigError
 from cloudshift.db import catalog, schema
 from cloudshift.db.catalog import Table
 from cloudshift.db.dsn import Dsn, connect
-from cloudshift.db.journal import DbJournal, default_dir, job_id
+from cloudshift.db.journal import DbJournal, db_spec
 from cloudshift.db.postdata import PostData, analyze_key
 from cloudshift.db.pump import Chunk, copy_chunk
+from cloudshift.jobs.journal import job_folder
 
 Event = dict[str, Any]
 
@@ -117,8 +118,10 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
     emit = _Emitter(opts.on_event)
     src, dst = Dsn(src_text, "source"), Dsn(dst_text, "target")
     sconn, dconn = connect(src), connect(dst)
-    jid = job_id(src, dst)
-    folder = opts.job_dir or default_dir(src, dst)
+    spec = db_spec(src, dst, follow=opts.follow, no_owner=opts.no_owner, no_acl=opts.no_acl,
+                   split_bytes=opts.split_bytes)
+    jid = spec.job_id
+    folder = job_folder(spec, opts.job_dir)
     journal = DbJournal(folder)
     pub, slot = names_for(jid)
     try:
@@ -154,8 +157,7 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
                 "ended with it, so resuming could lose or repeat changes",
                 hint="start over with --force (drops what the target holds)")
         journal.start_run()
-        journal.put("spec", f'{{"src": "{src.safe()}", "dst": "{dst.safe()}", '
-                            f'"follow": {str(opts.follow).lower()}}}')
+        journal.record_spec(spec)
         result = CopyResult(job_id=jid, job_dir=str(folder), resumed=resumed)
         if catalog_large_objects(sconn):
             result.warnings.append("the source has large objects (pg_largeobject); they are "

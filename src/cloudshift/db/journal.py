@@ -1,27 +1,30 @@
 """The db job journal: one SQLite file (WAL) per source/target pair, in the job folder.
 
-It records the steps done (schema, each post-data statement, sequences, ANALYZE), every data
-chunk (a table, or one key range of a table) with its state and counts, and each table's
-write counters at the snapshot, so a re-run after a crash can tell which tables changed on
-the source since and must be copied again in full. It holds no password: the job is named
-after the DSNs with their passwords removed.
+On top of the journal base's ``job`` and ``runs`` tables it records the steps done (schema,
+each post-data statement, sequences, ANALYZE), every data chunk (a table, or one key range
+of a table) with its state and counts, and each table's write counters at the snapshot, so
+a re-run after a crash can tell which tables changed on the source since and must be copied
+again in full.
+
+The job's spec is ``JobSpec("db", {"src", "dst"}, options)``: the two DSNs without their
+passwords name the job; the options that change what the copy produces are compared when it
+resumes. The journal holds no password.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
-from cloudshift.core.paths import jobs_root
+from cloudshift.core.units import human_bytes, parse_size
 from cloudshift.db.dsn import Dsn
+from cloudshift.jobs.journal import JOURNAL_FILE, JournalBase
+from cloudshift.jobs.spec import JobSpec
+
+KIND = "db"
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS job (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS steps (name TEXT PRIMARY KEY, state TEXT NOT NULL,
                                   updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -33,47 +36,32 @@ CREATE TABLE IF NOT EXISTS chunks (
     updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tables (tbl TEXT PRIMARY KEY, writes INTEGER, size INTEGER);
-CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL,
-                                 finished REAL, status TEXT NOT NULL, summary TEXT);
 """
 
 
-def job_id(src: Dsn, dst: Dsn) -> str:
-    ident = json.dumps([src.safe(), dst.safe()])
-    return "db-" + hashlib.sha256(ident.encode()).hexdigest()[:12]
+def db_spec(src: Dsn, dst: Dsn, *, follow: bool, no_owner: bool, no_acl: bool,
+            split_bytes: int) -> JobSpec:
+    """The job of copying ``src`` into ``dst``. Options are keyed by their flag and hold
+    what a person reads, so a refused resume can say what differs. ``--follow`` is one of
+    them: a slot created for one run and not for the next cannot be resumed safely."""
+    return JobSpec(KIND, {"src": src.safe(), "dst": dst.safe()},
+                   {"--follow": follow, "--no-owner": no_owner, "--no-acl": no_acl,
+                    "--split-size": size_option(split_bytes)}, prefix=KIND)
 
 
-def default_dir(src: Dsn, dst: Dsn) -> Path:
-    return jobs_root() / job_id(src, dst)
+def size_option(n: int) -> str:
+    """``1.0 GiB`` where that reads back as exactly ``n`` bytes, else ``n B``: a size as
+    people read it, never two sizes shown alike."""
+    text = human_bytes(n)
+    return text if parse_size(text) == n else f"{n} B"
 
 
-class DbJournal:
-    """Thread-safe: workers record their chunks directly, each write its own transaction
-    (chunks are few and large, so per-write commits cost nothing worth batching)."""
+class DbJournal(JournalBase):
+    """Thread-safe (the base's lock): workers record their chunks directly, each write its
+    own transaction (chunks are few and large, so per-write commits cost nothing worth
+    batching)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "journal.db"
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        self.run_id: int | None = None
-
-    def _exec(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(query, params).fetchall()
-
-    # --- job-level facts ------------------------------------------------------------------
-    def get(self, key: str) -> str | None:
-        rows = self._exec("SELECT v FROM job WHERE k=?", (key,))
-        return rows[0][0] if rows else None
-
-    def put(self, key: str, value: str) -> None:
-        self._exec("INSERT INTO job VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
-                   (key, value))
+    SCHEMA = SCHEMA
 
     @property
     def fresh(self) -> bool:
@@ -133,20 +121,15 @@ class DbJournal:
         self._exec("INSERT INTO tables VALUES (?, ?, ?) ON CONFLICT(tbl) DO UPDATE SET "
                    "writes=excluded.writes, size=excluded.size", (tbl, writes, size))
 
-    # --- runs -----------------------------------------------------------------------------
-    def start_run(self) -> None:
-        rows = self._exec("INSERT INTO runs (started, status) VALUES (?, 'running') "
-                          "RETURNING id", (time.time(),))
-        self.run_id = int(rows[0][0])
 
-    def last_status(self) -> str | None:
-        rows = self._exec("SELECT status FROM runs ORDER BY id DESC LIMIT 1")
-        return str(rows[0][0]) if rows else None
-
-    def finish_run(self, status: str, summary: dict[str, Any]) -> None:
-        self._exec("UPDATE runs SET finished=?, status=?, summary=? WHERE id=?",
-                   (time.time(), status, json.dumps(summary), self.run_id))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+def chunk_counts(folder: Path) -> dict[str, int]:
+    """How many chunks of a job are in each state, read without writing or waiting (for
+    ``cloudshift jobs``, while the copy may be running in another process)."""
+    db = sqlite3.connect(f"file:{folder / JOURNAL_FILE}?mode=ro", uri=True)
+    try:
+        return {str(s): int(n) for s, n in
+                db.execute("SELECT state, COUNT(*) FROM chunks GROUP BY state")}
+    except sqlite3.DatabaseError:
+        return {}
+    finally:
+        db.close()
