@@ -7,6 +7,11 @@ per bucket, so only a few numbers per bucket cross the network. A sum is order-f
 unlike XOR, does not let two identical rows cancel out. Buckets that disagree are then read
 row by row (key + row hash) on both sides to name the exact rows that differ.
 
+Materialized views are compared as a whole: populated or not on each side and, when
+populated on both, by row count and the sum of their rows' hashes. An unpopulated one cannot
+be read (PostgreSQL refuses), and one populated on the source only fails the application's
+first query on the target, so that alone is a difference.
+
 Reads only: plain SELECTs, which take the ACCESS SHARE lock every query takes and never block
 writers. Row text is rendered with the same session settings on both sides (UTC, ISO dates,
 exact floats, hex bytea), so equal values hash equal.
@@ -55,15 +60,39 @@ class TableCheck:
 
 
 @dataclass
+class MatviewCheck:
+    table: str                       # schema.name of a materialized view on both sides
+    populated_source: bool
+    populated_target: bool
+    rows_source: int = 0             # counted only when populated on both sides
+    rows_target: int = 0
+    hash_differs: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return (self.populated_source == self.populated_target and not self.hash_differs
+                and self.rows_source == self.rows_target)
+
+    def line(self) -> str:
+        if self.populated_source != self.populated_target:
+            yes, no = ("source", "target") if self.populated_source else ("target", "source")
+            return f"{self.table}: materialized view populated on the {yes}, not on the {no}"
+        return (f"{self.table}: materialized view rows {self.rows_source} vs "
+                f"{self.rows_target}, hash {'differs' if self.hash_differs else 'matches'}")
+
+
+@dataclass
 class VerifyReport:
     schema: list[str] = field(default_factory=list)
     sequences: list[str] = field(default_factory=list)
     tables: list[TableCheck] = field(default_factory=list)
+    matviews: list[MatviewCheck] = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.schema and not self.sequences and all(t.ok for t in self.tables)
+        return (not self.schema and not self.sequences and all(t.ok for t in self.tables)
+                and all(m.ok for m in self.matviews))
 
     def lines(self) -> list[str]:
         out = [f"schema: {d}" for d in self.schema]
@@ -84,12 +113,14 @@ class VerifyReport:
                     out.append(f"  {kind}: {t.table} {k}")
                 if len(keys) > MAX_ROWS_SHOWN:
                     out.append(f"  ... and {len(keys) - MAX_ROWS_SHOWN} more {kind}")
+        out += [m.line() for m in self.matviews if not m.ok]
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"event": "summary", "ok": self.ok, "elapsed": round(self.elapsed, 3),
                 "schema": self.schema, "sequences": self.sequences,
-                "tables": [{**vars(t), "ok": t.ok} for t in self.tables]}
+                "tables": [{**vars(t), "ok": t.ok} for t in self.tables],
+                "matviews": [{**vars(m), "ok": m.ok} for m in self.matviews]}
 
 
 # --- schema -------------------------------------------------------------------------------
@@ -173,6 +204,17 @@ def schema_diff(src: dict[str, dict[str, str]], dst: dict[str, dict[str, str]]) 
 
 
 # --- data ---------------------------------------------------------------------------------
+
+_MATVIEWS = """
+    SELECT n.nspname, c.relname, c.relispopulated
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'm' AND {user}"""
+
+
+def matviews(conn: psycopg.Connection[Any]) -> dict[str, tuple[sql.Identifier, bool]]:
+    """Every user materialized view: ``schema.name`` -> (its identifier, populated?)."""
+    return {f"{schema}.{name}": (sql.Identifier(schema, name), bool(populated))
+            for schema, name, populated in conn.execute(_MATVIEWS.replace("{user}", _USER))}
 
 def _row_text(cols: list[str]) -> sql.Composable:
     return sql.SQL("ROW({})::text").format(sql.SQL(", ").join(sql.Identifier(c) for c in cols))
@@ -315,6 +357,21 @@ def _narrow(pair: _Pair, plan: _Plan, buckets: list[int], check: TableCheck) -> 
     check.changed += [name(k) for k in sorted(a.keys() & b.keys()) if a[k] != b[k]]
 
 
+def _compare_matview(pair: _Pair, name: str, ident: sql.Identifier, populated_source: bool,
+                     populated_target: bool) -> MatviewCheck:
+    check = MatviewCheck(name, populated_source, populated_target)
+    if not (populated_source and populated_target):
+        return check
+    # Every column in order: a materialized view's columns cannot be altered or dropped.
+    # ROW(m.*), not m: a column named m would win over the whole-row reference.
+    q = sql.SQL("SELECT count(*), coalesce(sum(hashtextextended(ROW(m.*)::text, 0)), 0)::text "
+                "FROM {} AS m").format(ident)
+    (a,), (b,) = pair.both(q)
+    check.rows_source, check.rows_target = int(a[0]), int(b[0])
+    check.hash_differs = a[1] != b[1]
+    return check
+
+
 def verify_databases(src_text: str, dst_text: str, *, jobs: int = 4,
                      on_table: Any = None) -> VerifyReport:
     started = time.monotonic()
@@ -326,6 +383,7 @@ def verify_databases(src_text: str, dst_text: str, *, jobs: int = 4,
         dt = {t.qualified: t for t in catalog.tables(dconn)}
         sseq = {s.qualified: s for s in catalog.sequences(sconn)}
         dseq = {s.qualified: s for s in catalog.sequences(dconn)}
+        smv, dmv = matviews(sconn), matviews(dconn)
     for name, s in sorted(sseq.items()):
         d = dseq.get(name)
         if d is not None and (s.last_value, s.is_called) != (d.last_value, d.is_called):
@@ -371,6 +429,13 @@ def verify_databases(src_text: str, dst_text: str, *, jobs: int = 4,
                 return result
 
             report.tables = list(pool.map(finish, range(len(plans))))
+
+            def matview(name: str) -> MatviewCheck:
+                return _compare_matview(pair(), name, smv[name][0], smv[name][1],
+                                        dmv[name][1])
+
+            # Only on one side: the schema diff names it already.
+            report.matviews = list(pool.map(matview, sorted(smv.keys() & dmv.keys())))
     finally:
         for p in pairs:
             p.close()
