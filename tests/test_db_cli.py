@@ -221,8 +221,9 @@ def test_sigterm_exits_130_and_json_rerun_resumes(pg_dbs: PgDbs, tmp_path: Path)
     assert again.returncode == 0, again.stderr
     lines = [json.loads(x) for x in again.stdout.splitlines()]
     summary = lines[-1]
-    assert summary["event"] == "summary" and summary["resumed"] is True
+    assert summary["type"] == "summary" and summary["resumed"] is True
+    assert (summary["kind"], summary["op"], summary["ok"]) == ("db", "db-copy", True)
     assert summary["rows"] == 300_000
-    assert any(x["event"] == "table" for x in lines)
+    assert any(x["type"] == "table" for x in lines)
     assert PASSWORD not in again.stdout + again.stderr
     assert cli("verify", pg_dbs.src, pg_dbs.dst, "--json", home=tmp_path).returncode == 0

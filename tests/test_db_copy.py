@@ -16,6 +16,7 @@ from cloudshift.core.errors import ConfigError
 from cloudshift.db import schema, verify
 from cloudshift.db.copy import CopyOptions, CopyResult, copy_database
 from cloudshift.db.verify import verify_databases
+from cloudshift.jobs.events import Event
 from servers.postgres import PgDbs
 
 AWKWARD = r"""
@@ -137,7 +138,7 @@ def copy(pg: PgDbs, tmp_path: Path, **kw: Any) -> CopyResult:
 
 def test_copy_then_verify_awkward_schema(pg_dbs: PgDbs, tmp_path: Path) -> None:
     run_sql(pg_dbs.src, AWKWARD)
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     result = copy(pg_dbs, tmp_path, jobs=3, split_bytes=64 << 10, on_event=events.append)
     assert not result.resumed
     assert result.rows == AWKWARD_ROWS
@@ -145,7 +146,12 @@ def test_copy_then_verify_awkward_schema(pg_dbs: PgDbs, tmp_path: Path) -> None:
     by_table = {t.table: t for t in result.tables}
     assert by_table["public.customers"].chunks > 1
     assert by_table["public.events"].chunks == 1          # no key: one piece
-    assert any(e["event"] == "table" for e in events)
+    loaded = {e.key: e.data for e in events if e.type == "table"}
+    assert loaded["public.customers"]["rows"] == 3000
+    assert loaded["public.customers"]["chunks"] == by_table["public.customers"].chunks
+    # The JSON Lines shape every kind shares: a type, the item's key, the kind's facts.
+    line = next(e for e in events if e.type == "table").to_dict()
+    assert list(line)[:2] == ["type", "key"] and "event" not in line
 
     report = verify_databases(pg_dbs.src, pg_dbs.dst, jobs=2)
     assert report.ok, report.lines()
@@ -192,17 +198,17 @@ def test_a_loaded_table_is_indexed_while_others_still_load(pg_dbs: PgDbs,
             released.set()
             holder.execute("COMMIT")
 
-    def on_event(ev: dict[str, Any]) -> None:
-        if ev["event"] == "plan":
+    def on_event(ev: Event) -> None:
+        if ev.type == "plan":
             holder.execute("BEGIN")
             holder.execute("LOCK TABLE big IN ACCESS SHARE MODE")
             timer.start()
-        elif ev["event"] == "built":
-            order.append(f"built {ev['name']}")
-            if ev["name"] == "public.small small_pkey":
+        elif ev.type == "built":
+            order.append(f"built {ev.key}")
+            if ev.key == "public.small small_pkey":
                 release()
-        elif ev["event"] == "table":
-            order.append(f"loaded {ev['table']}")
+        elif ev.type == "table":
+            order.append(f"loaded {ev.key}")
 
     try:
         copy(pg_dbs, tmp_path, jobs=2, on_event=on_event)
@@ -278,8 +284,8 @@ def test_a_failed_build_stops_the_loads_still_running(pg_dbs: PgDbs, tmp_path: P
     holder = psycopg.connect(pg_dbs.dst, autocommit=True)
     timer = threading.Timer(30, lambda: holder.execute("COMMIT"))
 
-    def on_event(ev: dict[str, Any]) -> None:
-        if ev["event"] == "plan":
+    def on_event(ev: Event) -> None:
+        if ev.type == "plan":
             holder.execute("CREATE TABLE public.small_pkey (x int)")
             holder.execute("BEGIN")
             holder.execute("LOCK TABLE big IN ACCESS SHARE MODE")

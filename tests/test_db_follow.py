@@ -6,13 +6,13 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
 from cloudshift.db.copy import CopyOptions, copy_database
 from cloudshift.db.follow import cutover
 from cloudshift.db.verify import verify_databases
+from cloudshift.jobs.events import Event
 from servers.postgres import PgDbs
 from test_db_copy import AWKWARD, BIG, run_sql, scalar
 
@@ -60,12 +60,12 @@ def test_follow_under_load_then_cutover_then_verify(pg_dbs: PgDbs, tmp_path: Pat
     writer = Writer(pg_dbs.src)
     writer.start()
     time.sleep(0.3)
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     result = copy_database(pg_dbs.src, pg_dbs.dst, CopyOptions(
         jobs=2, follow=True, split_bytes=2 << 20, job_dir=tmp_path / "job",
         on_event=events.append))
     assert result.follow is not None and result.follow["caught_up"]
-    assert any(e["event"] == "lag" for e in events)
+    assert any(e.type == "lag" for e in events)
     ops_during_copy = writer.ops
     assert ops_during_copy > 50
     time.sleep(1.0)   # the application keeps writing while replication follows

@@ -18,7 +18,9 @@ from psycopg import sql
 
 from cloudshift.db import catalog
 from cloudshift.db.dsn import Dsn, connect
+from cloudshift.db.journal import KIND
 from cloudshift.db.schema import tool
+from cloudshift.jobs.results import ResultBase, summary
 
 
 @dataclass
@@ -30,7 +32,7 @@ class Finding:
 
 
 @dataclass
-class CheckReport:
+class CheckReport(ResultBase):
     source: str
     target: str
     findings: list[Finding] = field(default_factory=list)
@@ -51,10 +53,10 @@ class CheckReport:
         self.findings.append(Finding(level, topic, message, fix))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": "summary", "ok": self.ok, "source": self.source,
-                "target": self.target, "total_bytes": self.total_bytes,
-                "read_rate": self.read_rate, "estimate_seconds": self.estimate_seconds,
-                "findings": [vars(f) for f in self.findings], "tables": self.tables}
+        return summary(KIND, "db-check", self.ok, source=self.source, target=self.target,
+                       total_bytes=self.total_bytes, read_rate=self.read_rate,
+                       estimate_seconds=self.estimate_seconds,
+                       findings=[vars(f) for f in self.findings], tables=self.tables)
 
 
 def _pg_dump_major() -> int | None:

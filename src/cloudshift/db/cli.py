@@ -12,6 +12,7 @@ import typer
 
 from cloudshift.core.errors import Interrupted
 from cloudshift.core.units import human_bytes, parse_size
+from cloudshift.jobs.events import Event
 
 db_app = typer.Typer(
     name="db",
@@ -84,25 +85,26 @@ class _Progress:
         self.json_out = json_out
         self.last = 0.0
 
-    def __call__(self, ev: dict[str, Any]) -> None:
-        kind = ev.get("event")
+    def __call__(self, e: Event) -> None:
+        kind = e.type
+        ev = {"key": e.key, **e.data}
         if self.json_out:
             if kind != "progress" or time.monotonic() - self.last >= self.EVERY_S:
                 self.last = time.monotonic()
-                _out(ev)
+                _out(e.to_dict())
             return
         if kind == "step":
-            _err(f"==> {ev['step']}" + (f" ({ev['statements']} statements)"
+            _err(f"==> {ev['key']}" + (f" ({ev['statements']} statements)"
                                         if "statements" in ev else ""))
         elif kind == "plan":
             _err(f"    {ev['tables']} tables in {ev['chunks']} chunks, about "
                  f"{human_bytes(ev['est_bytes'])} on disk")
         elif kind == "table":
             rate = ev["bytes"] / ev["seconds"] if ev["seconds"] else 0.0
-            _err(f"    {ev['table']}: {ev['rows']} rows, {human_bytes(ev['bytes'])} in "
+            _err(f"    {ev['key']}: {ev['rows']} rows, {human_bytes(ev['bytes'])} in "
                  f"{ev['seconds']:.1f}s ({human_bytes(rate)}/s, {ev['chunks']} chunks)")
         elif kind == "built":
-            _err(f"    {ev['kind'].lower()} {ev['name']} built in {ev['seconds']:.1f}s")
+            _err(f"    {ev['object'].lower()} {ev['key']} built in {ev['seconds']:.1f}s")
         elif kind == "progress" and time.monotonic() - self.last >= self.EVERY_S:
             self.last = time.monotonic()
             _err(f"    copied {ev['rows']} rows, {human_bytes(ev['bytes'])} "
@@ -256,7 +258,7 @@ def cutover_cmd(
 
     try:
         result = cutover(src, dst, jobs=jobs, max_lag=parse_size(max_lag), timeout=timeout,
-                         run_verify=not no_verify, emit=lambda **ev: _Progress(json_out)(ev))
+                         run_verify=not no_verify, emit=lambda ev: _Progress(json_out)(ev))
     except KeyboardInterrupt:
         raise Interrupted("interrupted: cutover did not happen; if writes had been frozen "
                           "on the source they are enabled again, replication keeps "

@@ -40,12 +40,12 @@ from cloudshift.core.errors import ConfigError
 from cloudshift.db import catalog, schema
 from cloudshift.db.catalog import Table
 from cloudshift.db.dsn import Dsn, connect
-from cloudshift.db.journal import DbJournal, db_spec
+from cloudshift.db.journal import KIND, DbJournal, db_spec
 from cloudshift.db.postdata import PostData, analyze_key
 from cloudshift.db.pump import Chunk, copy_chunk
+from cloudshift.jobs.events import Event, EventSink, event
 from cloudshift.jobs.journal import job_folder
-
-Event = dict[str, Any]
+from cloudshift.jobs.results import ResultBase, summary
 
 
 @dataclass
@@ -61,7 +61,7 @@ class CopyOptions:
     # their sources then compete for two cores). Big tables still split, which also bounds
     # what a resume re-copies.
     split_bytes: int = 1 << 30
-    on_event: Callable[[Event], None] | None = None
+    on_event: EventSink | None = None
 
 
 @dataclass
@@ -75,7 +75,7 @@ class TableResult:
 
 
 @dataclass
-class CopyResult:
+class CopyResult(ResultBase):
     job_id: str
     job_dir: str
     resumed: bool
@@ -88,12 +88,17 @@ class CopyResult:
     follow: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        """A copy that returns is complete: failures and interruptions raise."""
+        return True
+
     def to_dict(self) -> dict[str, Any]:
-        return {"event": "summary", "job_id": self.job_id, "job_dir": self.job_dir,
-                "resumed": self.resumed, "rows": self.rows, "bytes": self.bytes,
-                "elapsed": round(self.elapsed, 3), "steps": self.steps,
-                "recopied": self.recopied, "follow": self.follow, "warnings": self.warnings,
-                "tables": [vars(t) for t in self.tables]}
+        return summary(KIND, "db-copy", self.ok, job_id=self.job_id, job_dir=self.job_dir,
+                       resumed=self.resumed, rows=self.rows, bytes=self.bytes,
+                       elapsed=round(self.elapsed, 3), steps=self.steps,
+                       recopied=self.recopied, follow=self.follow, warnings=self.warnings,
+                       tables=[vars(t) for t in self.tables])
 
 
 def names_for(jid: str) -> tuple[str, str]:
@@ -103,14 +108,16 @@ def names_for(jid: str) -> tuple[str, str]:
 
 
 class _Emitter:
-    def __init__(self, fn: Callable[[Event], None] | None) -> None:
+    """The caller's sink, called by one thread at a time (workers emit too)."""
+
+    def __init__(self, fn: EventSink | None) -> None:
         self.fn = fn
         self.lock = threading.Lock()
 
-    def __call__(self, **event: Any) -> None:
+    def __call__(self, ev: Event) -> None:
         if self.fn is not None:
             with self.lock:
-                self.fn(event)
+                self.fn(ev)
 
 
 def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult:
@@ -178,7 +185,7 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
                     row = holder.execute("SELECT pg_export_snapshot()").fetchone()
                     assert row is not None
                     snapshot = str(row[0])
-                emit(event="step", step="schema", snapshot=snapshot)
+                emit(event("step", "schema", snapshot=snapshot))
                 t0 = time.monotonic()
                 _schema_files(src, dst, folder, journal, snapshot, opts)
                 result.steps["pre-data"] = round(time.monotonic() - t0, 3)
@@ -193,7 +200,7 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
             t0 = time.monotonic()
             if post is None:
                 post = PostData(dst, folder / "post-data.sql", journal, resumed, emit)
-            emit(event="step", step="post-data")
+            emit(event("step", "post-data"))
             post.run_rest(opts.jobs)
             result.steps["post-data"] = round(time.monotonic() - t0, 3)
             t0 = time.monotonic()
@@ -384,7 +391,7 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
         remaining[c.table.qualified] = remaining.get(c.table.qualified, 0) + 1
     total_bytes = sum(c.table.size for c in chunks if c.whole) + sum(
         c.table.size // max(1, stats[c.table.qualified].chunks) for c in chunks if not c.whole)
-    emit(event="plan", chunks=len(chunks), tables=len(stats), est_bytes=total_bytes)
+    emit(event("plan", chunks=len(chunks), tables=len(stats), est_bytes=total_bytes))
     builds = post.table_builds(tables)
     analyzed = journal.steps_done("analyze:")
     work: collections.deque[Chunk] = collections.deque(chunks)
@@ -436,8 +443,8 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
             if finished:
                 next_stage(chunk.table.qualified)
         if finished:
-            emit(event="table", table=st.table, rows=st.rows, bytes=st.bytes,
-                 seconds=round(st.seconds, 3), chunks=st.chunks)
+            emit(event("table", st.table, rows=st.rows, bytes=st.bytes,
+                       seconds=round(st.seconds, 3), chunks=st.chunks))
 
     def worker() -> None:
         try:
@@ -498,8 +505,8 @@ def _copy_data(src: Dsn, dst: Dsn, journal: DbJournal, snapshot: str, counters: 
             el = time.monotonic() - t_start
             rate = done_b / el if el > 0 else 0.0
             eta = (total_bytes - done_b) / rate if rate > 0 and total_bytes > done_b else 0.0
-            emit(event="progress", rows=done_r, bytes=done_b, est_bytes=total_bytes,
-                 rate=rate, eta=eta)
+            emit(event("progress", rows=done_r, bytes=done_b, est_bytes=total_bytes,
+                       rate=rate, eta=eta))
     except KeyboardInterrupt:
         stop.set()
         with cond:

@@ -10,7 +10,6 @@ whether or not cloudshift keeps running.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,9 +20,9 @@ from psycopg import sql
 from cloudshift.core.errors import ConfigError
 from cloudshift.db import catalog
 from cloudshift.db.dsn import Dsn, connect
-from cloudshift.db.journal import DbJournal
-
-Emit = Callable[..., None]
+from cloudshift.db.journal import KIND, DbJournal
+from cloudshift.jobs.events import EventSink, event
+from cloudshift.jobs.results import ResultBase, summary
 
 
 def require_follow_ready(sconn: psycopg.Connection[Any], src: Dsn) -> None:
@@ -105,7 +104,7 @@ def lag(sconn: psycopg.Connection[Any], slot: str) -> tuple[int | None, float | 
 
 def start_subscription(src: Dsn, dst: Dsn, dconn: psycopg.Connection[Any],
                        sconn: psycopg.Connection[Any], pub: str, slot: str,
-                       journal: DbJournal, emit: Emit, wait_s: float = 120.0,
+                       journal: DbJournal, emit: EventSink, wait_s: float = 120.0,
                        caught_up_bytes: int = 1 << 20) -> dict[str, Any]:
     """Subscribe the target to the slot; return once it has caught up (lag within
     ``caught_up_bytes``: under a steady write load the lag is never exactly 0)."""
@@ -126,7 +125,7 @@ def start_subscription(src: Dsn, dst: Dsn, dconn: psycopg.Connection[Any],
     seconds: float | None = None
     while time.monotonic() - t0 < wait_s:
         last, seconds = lag(sconn, slot)
-        emit(event="lag", bytes=last, seconds=seconds)
+        emit(event("lag", slot, bytes=last, seconds=seconds))
         if last is not None and last <= caught_up_bytes:
             break
         time.sleep(0.5)
@@ -136,7 +135,7 @@ def start_subscription(src: Dsn, dst: Dsn, dconn: psycopg.Connection[Any],
 
 
 @dataclass
-class CutoverResult:
+class CutoverResult(ResultBase):
     subscription: str
     lag_before: int | None
     freeze_started: str = ""
@@ -149,7 +148,8 @@ class CutoverResult:
     differences: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": "summary", **vars(self)}
+        return summary(KIND, "db-cutover", self.ok, **{k: v for k, v in vars(self).items()
+                                                       if k != "ok"})
 
 
 def current_lag(src_text: str, dst_text: str) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def current_lag(src_text: str, dst_text: str) -> dict[str, Any]:
         workers = int(row[0]) if row else 0
     with connect(src) as sconn:
         behind, seconds = lag(sconn, slot)
-    return {"event": "lag", "subscription": sub, "slot": slot, "bytes": behind,
+    return {"type": "lag", "subscription": sub, "slot": slot, "bytes": behind,
             "seconds": seconds, "apply_workers": workers}
 
 
@@ -206,12 +206,12 @@ def _now() -> str:
 
 
 def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 << 20,
-            timeout: float = 300.0, run_verify: bool = True, emit: Emit | None = None
+            timeout: float = 300.0, run_verify: bool = True, emit: EventSink | None = None
             ) -> CutoverResult:
     from cloudshift.db.copy import copy_sequences
     from cloudshift.db.verify import verify_databases
 
-    say: Emit = emit or (lambda **_: None)
+    say: EventSink = emit or (lambda _: None)
     src, dst = Dsn(src_text, "source"), Dsn(dst_text, "target")
     sconn, dconn = connect(src), connect(dst)
     try:
@@ -220,7 +220,7 @@ def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 <<
         # Wait for a small lag first, so that the write freeze itself is short.
         while True:
             behind, _ = lag(sconn, slot)
-            say(event="lag", bytes=behind)
+            say(event("lag", slot, bytes=behind))
             if behind is not None and behind <= max_lag:
                 break
             if time.monotonic() > deadline:
@@ -232,7 +232,7 @@ def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 <<
         t_freeze = time.monotonic()
         result.freeze_started = _now()
         ended = freeze_writes(sconn)
-        say(event="freeze", at=result.freeze_started, sessions_ended=ended)
+        say(event("freeze", sub, at=result.freeze_started, sessions_ended=ended))
         try:
             row = sconn.execute("SELECT pg_current_wal_lsn()").fetchone()
             assert row is not None
@@ -246,7 +246,7 @@ def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 <<
                 if row is None:
                     raise ConfigError(f"the replication slot {slot} is gone from the source",
                                       hint="start over with db copy --follow --force")
-                say(event="lag", bytes=max(0, int(row[1] or 0)))
+                say(event("lag", slot, bytes=max(0, int(row[1] or 0))))
                 if row[0]:
                     break
                 if time.monotonic() > deadline:

@@ -26,6 +26,7 @@ from cloudshift.db import schema
 from cloudshift.db.catalog import Table
 from cloudshift.db.dsn import Dsn, connect
 from cloudshift.db.journal import DbJournal
+from cloudshift.jobs.events import EventSink, event
 
 # Index builds sort in memory up to this much per build (per parallel worker share).
 MAINTENANCE_WORK_MEM = "256MB"
@@ -41,7 +42,7 @@ def analyze_key(table: str) -> str:
 
 class PostData:
     def __init__(self, dst: Dsn, path: Path, journal: DbJournal, resumed: bool,
-                 emit: Callable[..., None]) -> None:
+                 emit: EventSink) -> None:
         self.dst = dst
         self.journal = journal
         self.resumed = resumed
@@ -127,8 +128,8 @@ class PostData:
                 raise self._error(e, exc) from None
         self.journal.step(f"post:{e.key}", "done")
         if e.phase == 1 or e.kind in ("STATISTICS", schema.MATVIEW_DATA):
-            self.emit(event="built", kind=e.kind, name=f"{e.schema}.{e.name}", table=e.table,
-                      seconds=round(time.monotonic() - t0, 3))
+            self.emit(event("built", f"{e.schema}.{e.name}", object=e.kind, table=e.table,
+                            seconds=round(time.monotonic() - t0, 3)))
 
     def analyze(self, table: Table) -> None:
         self.conn().execute(sql.SQL("ANALYZE {}").format(table.ident()))
@@ -148,7 +149,7 @@ class PostData:
         by_phase.get(1, []).sort(key=lambda e: -sizes.get(e.table or "", 0))
         for phase in sorted(by_phase):
             items = by_phase[phase]
-            self.emit(event="step", step=f"post-data phase {phase}", statements=len(items))
+            self.emit(event("step", f"post-data phase {phase}", statements=len(items)))
             if phase == schema.LAST_PHASE:
                 for e in items:     # in dump order, one at a time
                     self.each([e], self._run_late, jobs)
@@ -159,7 +160,7 @@ class PostData:
         done = self.journal.steps_done("analyze:")
         left = [t for t in tables if analyze_key(t.qualified) not in done]
         if left:
-            self.emit(event="step", step="analyze", tables=len(left))
+            self.emit(event("step", "analyze", tables=len(left)))
             self.each(left, self.analyze, jobs)
 
     def each(self, items: list[Any], fn: Callable[[Any], None], jobs: int) -> None:

@@ -33,6 +33,8 @@ from psycopg import sql
 from cloudshift.db import catalog
 from cloudshift.db.catalog import Table
 from cloudshift.db.dsn import Dsn, connect
+from cloudshift.db.journal import KIND
+from cloudshift.jobs.results import ResultBase, summary
 
 ROWS_PER_BUCKET = 2000
 MAX_BUCKETS = 50_000
@@ -82,7 +84,7 @@ class MatviewCheck:
 
 
 @dataclass
-class VerifyReport:
+class VerifyReport(ResultBase):
     schema: list[str] = field(default_factory=list)
     sequences: list[str] = field(default_factory=list)
     tables: list[TableCheck] = field(default_factory=list)
@@ -117,10 +119,10 @@ class VerifyReport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": "summary", "ok": self.ok, "elapsed": round(self.elapsed, 3),
-                "schema": self.schema, "sequences": self.sequences,
-                "tables": [{**vars(t), "ok": t.ok} for t in self.tables],
-                "matviews": [{**vars(m), "ok": m.ok} for m in self.matviews]}
+        return summary(KIND, "db-verify", self.ok, elapsed=round(self.elapsed, 3),
+                       schema=self.schema, sequences=self.sequences,
+                       tables=[{**vars(t), "ok": t.ok} for t in self.tables],
+                       matviews=[{**vars(m), "ok": m.ok} for m in self.matviews])
 
 
 # --- schema -------------------------------------------------------------------------------
