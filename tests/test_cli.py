@@ -104,6 +104,68 @@ def test_help_teaches(src: Path) -> None:
         assert words in proc.stdout
 
 
+def test_version_prints_and_exits_0() -> None:
+    from cloudshift import __version__
+
+    proc = cli("--version")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"cloudshift {__version__}\n", "")
+    assert "--version" in cli("--help").stdout
+
+
+def test_help_wraps_at_the_terminal_not_at_the_docstring() -> None:
+    wide = cli("copy", "--help", env={"COLUMNS": "200"}).stdout
+    assert any("while it streams and checked against what the source stored" in line
+               for line in wide.splitlines()), wide
+    assert any(line.strip().startswith("Example: cloudshift copy") for line in wide.splitlines())
+    narrow = cli("copy", "--help", env={"COLUMNS": "60"})
+    assert narrow.returncode == 0
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60, narrow.stdout
+    assert "Example:" in narrow.stdout
+
+
+def _commands() -> list[tuple[list[str], str]]:
+    """Every command of every group (db, prices, ...), with its docstring."""
+    import inspect
+
+    import typer.main
+
+    from cloudshift.cli import app
+
+    out: list[tuple[list[str], str]] = []
+
+    def walk(group: object, path: list[str]) -> None:
+        for name, command in sorted(getattr(group, "commands", {}).items()):
+            if hasattr(command, "commands"):
+                walk(command, [*path, name])
+            elif command.callback is not None:
+                out.append(([*path, name], inspect.getdoc(command.callback) or ""))
+
+    walk(typer.main.get_command(app), [])
+    return out
+
+
+def test_every_command_help_reflows_its_paragraphs() -> None:
+    from rich.cells import cell_len
+    from typer.testing import CliRunner
+
+    from cloudshift.cli import app
+
+    runner = CliRunner()
+    commands = _commands()
+    assert {"copy", "jobs", "resume"} <= {" ".join(path) for path, _ in commands}
+    assert any(path[0] == "db" for path, _ in commands)
+    for path, doc in commands:
+        wide = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "250"})
+        assert wide.exit_code == 0, (path, wide.output)
+        lines = wide.output.splitlines()
+        for paragraph in doc.split("\n\n"):
+            joined = " ".join(paragraph.split())
+            if "\n" in paragraph and len(joined) < 230 and "[" not in joined:
+                assert any(joined in line for line in lines), (path, joined, wide.output)
+        narrow = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "60"})
+        assert max(cell_len(line) for line in narrow.output.splitlines()) <= 60, path
+
+
 def test_usage_error_exit_2() -> None:
     proc = cli("copy")
     assert proc.returncode == 2

@@ -1,23 +1,23 @@
-"""The ``cloudshift`` command: parses, calls :mod:`cloudshift.api`, prints. Nothing more."""
+"""The ``cloudshift`` command: parses arguments, calls the API, hands events and results to
+:mod:`cloudshift.render`. Nothing more."""
 
 from __future__ import annotations
 
-import json
+import inspect
 import os
 import signal
 import sys
 import traceback
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import typer
 
 from cloudshift.core.errors import CloudshiftError, Interrupted
 from cloudshift.core.paths import jobs_root
 from cloudshift.core.redact import describe, redact
-from cloudshift.core.units import human_bytes, parse_size
-
-if TYPE_CHECKING:
-    from cloudshift.transfer.results import TransferResult, VerifyResult
+from cloudshift.core.units import parse_size
+from cloudshift.render.help import reflow
 
 # The object mover (api, render and the SDK adapters behind them) is imported inside the
 # commands that use it: `cloudshift db ...` and `cloudshift plan` start faster without it.
@@ -77,41 +77,22 @@ Progress = Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                help="Progress bar (default: on a terminal).")]
 
 
-@app.callback()
-def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
-) -> None:
-    _STATE["debug"] = debug
-    if version:
+def _print_version(wanted: bool) -> None:
+    # Eager: it runs while the line is parsed, before click asks for a command.
+    if wanted:
         from cloudshift import __version__
 
         typer.echo(f"cloudshift {__version__}")
         raise typer.Exit(0)
 
 
-def _print_transfer(result: TransferResult, json_out: bool) -> None:
-    if json_out:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-        return
-    if result.dry_run:
-        typer.echo(f"dry run: would copy {result.planned} objects "
-                   f"({human_bytes(result.planned_bytes)}), delete {result.to_delete}; "
-                   f"{result.skipped} already identical; nothing was changed")
-        return
-    lv = result.levels
-    typer.echo(f"{result.op}: {result.copied} copied ({human_bytes(result.copied_bytes)}), "
-               f"{result.skipped} already identical, {result.deleted} deleted, "
-               f"{len(result.failures)} failed in {result.elapsed:.1f}s "
-               f"({human_bytes(result.rate)}/s)")
-    typer.echo(f"verified: {lv.get('checksum', 0)} by checksum, {lv.get('size', 0)} by size "
-               f"only, {lv.get('none', 0)} not verified")
-    for f in result.failures[:50]:
-        typer.echo(f"  failed: {f.key}: {f.reason}")
-    if len(result.failures) > 50:
-        typer.echo(f"  ... and {len(result.failures) - 50} more (see --json)")
-    if result.job_dir:
-        typer.echo(f"job: {result.job_id} (journal in {result.job_dir})")
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.",
+                                          is_eager=True, callback=_print_version)] = False,
+) -> None:
+    _STATE["debug"] = debug
 
 
 def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part_size: str,
@@ -121,21 +102,20 @@ def _transfer(op: str, src: str, dst: str, *, delete: bool, transfers: int, part
               progress: bool | None, bwlimit: str | None, max_rps: float | None,
               timeout: float | None) -> None:
     from cloudshift import api
-    from cloudshift.render.progress import Reporter
+    from cloudshift.render.objects import print_transfer, reporter
 
-    reporter = Reporter(verb=op, json_lines=json_out, verbose=verbose or dry_run,
-                        progress=progress)
+    sink = reporter(op, json_lines=json_out, verbose=verbose or dry_run, progress=progress)
     fn = api.sync if op == "sync" else api.copy
     kwargs: dict[str, Any] = {"delete": delete} if op == "sync" else {}
-    with reporter:
+    with sink:
         result = fn(src, dst, transfers=transfers, part_size=parse_size(part_size),
                     include=include or (), exclude=exclude or (), dry_run=dry_run,
                     retries=retries, job_dir=job_dir, src_endpoint=src_endpoint,
-                    dst_endpoint=dst_endpoint, on_event=reporter,
+                    dst_endpoint=dst_endpoint, on_event=sink,
                     bwlimit=parse_size(bwlimit) if bwlimit else None, max_rps=max_rps,
                     timeout=timeout, **kwargs)
-    _print_transfer(result, json_out)
-    raise typer.Exit(0 if result.ok else 1)
+    print_transfer(result, json_out)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -208,32 +188,16 @@ def verify(
     --download), none (missing or unreadable). Local and in-memory sides are always hashed.
     """
     from cloudshift import api
-    from cloudshift.render.progress import Reporter
+    from cloudshift.render.objects import print_verify, reporter
 
-    reporter = Reporter(verb="verify", json_lines=json_out, verbose=verbose, progress=progress)
-    with reporter:
+    sink = reporter("verify", json_lines=json_out, verbose=verbose, progress=progress)
+    with sink:
         result = api.verify(src, dst, download=download, transfers=transfers,
                             include=include or (), exclude=exclude or (),
                             src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
-                            on_event=reporter)
-    _print_verify(result, json_out)
-    raise typer.Exit(0 if result.ok else 1)
-
-
-def _print_verify(result: VerifyResult, json_out: bool) -> None:
-    if json_out:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-        return
-    lv = result.levels
-    verdict = "OK" if result.ok else "DIFFERENCES FOUND"
-    typer.echo(f"verify {verdict}: {result.matched} match, {len(result.missing)} missing, "
-               f"{len(result.extra)} extra, {len(result.mismatched)} mismatched, "
-               f"{len(result.errors)} unreadable")
-    typer.echo(f"levels: {lv.get('checksum', 0)} checksum, {lv.get('size', 0)} size only, "
-               f"{lv.get('none', 0)} none")
-    if lv.get("size", 0):
-        typer.echo("note: objects verified by size only have no comparable stored checksum; "
-                   "rerun with --download to hash their bytes")
+                            on_event=sink)
+    print_verify(result, json_out)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command("ls")
@@ -244,70 +208,78 @@ def ls_cmd(
 ) -> None:
     """List objects under URI: size, modified time, stored checksums, key."""
     from cloudshift import api
+    from cloudshift.render.objects import print_listing
 
-    count = total = 0
-    for info in api.ls(uri, endpoint=endpoint, include=include or (), exclude=exclude or ()):
-        count += 1
-        total += info.size
-        mtime = info.mtime.isoformat(timespec="seconds") if info.mtime else "-"
-        if json_out:
-            typer.echo(json.dumps({"key": info.key, "size": info.size, "mtime": mtime,
-                                   "etag": info.etag, "checksums": dict(info.checksums),
-                                   "storage_class": info.storage_class}, ensure_ascii=False))
-        else:
-            sums = " ".join(f"{k}:{v}" for k, v in sorted(info.checksums.items())) or "-"
-            typer.echo(f"{info.size:>12}  {mtime}  {sums}  {info.key}")
-    if not json_out:
-        typer.echo(f"{count} objects, {human_bytes(total)}", err=True)
+    print_listing(api.ls(uri, endpoint=endpoint, include=include or (), exclude=exclude or ()),
+                  json_out)
 
 
 @app.command()
 def resume(
-    job: Annotated[str, typer.Argument(help="Job id printed by copy/sync, or its folder.")],
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="Job id (as `cloudshift jobs` lists it), or its "
+                                            "folder.")],
     transfers: Transfers = 16, part_size: PartSize = "16MiB", json_out: Json = False,
     verbose: Verbose = False, retries: Retries = 3, progress: Progress = None,
     bwlimit: BwLimit = None, max_rps: MaxRps = None, timeout: Timeout = None,
 ) -> None:
-    """Continue an interrupted copy or sync from its journal."""
-    from cloudshift import api
-    from cloudshift.render.progress import Reporter
+    """Continue an interrupted job of any kind from its journal.
 
-    reporter = Reporter(verb="resume", json_lines=json_out, verbose=verbose, progress=progress)
-    with reporter:
-        result = api.resume(job, transfers=transfers, part_size=parse_size(part_size),
-                            retries=retries, on_event=reporter,
-                            bwlimit=parse_size(bwlimit) if bwlimit else None,
-                            max_rps=max_rps, timeout=timeout)
-    _print_transfer(result, json_out)
-    raise typer.Exit(0 if result.ok else 1)
+    An object copy or sync (copy-..., sync-...) runs its command again and skips the
+    objects already done; --transfers, --part-size, --retries, --bwlimit, --max-rps and
+    --timeout change how it runs (not what it copies).
+
+    A database copy (db-...) runs its db copy again with the options it was started with,
+    keeping the finished tables and key ranges; the DSNs in its journal carry no password,
+    so give it as PGPASSWORD or in ~/.pgpass. Of the options above it takes --json and
+    --verbose; see `cloudshift db copy --help`.
+
+    Example: cloudshift resume copy-3f2a9c1d0b7e --transfers 32
+    """
+    from cloudshift.jobs.journal import find_job, peek
+
+    info = peek(find_job(job))
+
+    from cloudshift.kinds import kind_of
+    from cloudshift.render.views import view_for
+
+    kind = kind_of(info)
+    overrides = _given(ctx, {"transfers": transfers, "retries": retries, "max_rps": max_rps,
+                             "timeout": timeout, "part_size": part_size, "bwlimit": bwlimit})
+    view = view_for(kind.name)
+    try:
+        with view.sink("resume", json_out, verbose, progress) as sink:
+            result = kind.resume(info, overrides, sink)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: run `cloudshift resume {info.job_id}` again to "
+                          "continue; what finished is kept") from None
+    view.result(result, json_out)
+    raise typer.Exit(result.exit_code)
+
+
+def _given(ctx: typer.Context, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The options typed on the command line (a kind keeps its own for the rest), sizes
+    parsed into bytes."""
+    def typed(name: str) -> bool:
+        source = ctx.get_parameter_source(name)   # click's ParameterSource (typer vendors it)
+        return source is not None and source.name != "DEFAULT"
+
+    given = {name: value for name, value in values.items() if typed(name)}
+    for name in ("part_size", "bwlimit"):
+        if given.get(name) is not None:
+            given[name] = parse_size(given[name])
+    return given
 
 
 @app.command()
-def jobs(json_out: Json = False) -> None:
-    """List the jobs recorded on this machine, with their last run."""
-    from cloudshift.transfer.journal import Journal
+def jobs(json_out: Annotated[bool, typer.Option(
+        "--json", help="JSON Lines on stdout: one line per job.")] = False) -> None:
+    """List the jobs on this machine, of every kind (object copies and syncs, database
+    copies), with their last run's status and progress."""
+    from cloudshift.kinds import list_jobs
+    from cloudshift.render.jobs import print_jobs
 
-    root = jobs_root()
-    rows: list[dict[str, Any]] = []
-    for path in sorted(root.glob("*/journal.db")) if root.exists() else []:
-        journal = Journal(path)
-        try:
-            spec, last, counts = journal.spec(), journal.last_run(), journal.counts()
-        finally:
-            journal.close()
-        rows.append({"job": path.parent.name, "op": spec.op if spec else "?",
-                     "src": spec.src if spec else "?", "dst": spec.dst if spec else "?",
-                     "status": last["status"] if last else "never run", "objects": counts})
-    for row in rows:
-        if json_out:
-            typer.echo(json.dumps(row, ensure_ascii=False))
-        else:
-            done = row["objects"].get("done", 0)
-            failed = row["objects"].get("failed", 0)
-            typer.echo(f"{row['job']}  {row['status']:<11} {done} done, {failed} failed  "
-                       f"{row['src']} -> {row['dst']}")
-    if not rows and not json_out:
-        typer.echo(f"no jobs under {root}", err=True)
+    print_jobs(list_jobs(), json_out, jobs_root())
 
 
 @app.command()
@@ -340,7 +312,23 @@ def _register_commands() -> None:
     register_assess(app)
 
 
+def _reflow_help(group: typer.Typer) -> None:
+    """Every command's help, in every group, reflowed once (render/help.py): paragraphs wrap
+    at the terminal's width instead of where the docstring's lines break."""
+    for command in group.registered_commands:
+        text = command.help if command.help is not None else inspect.getdoc(command.callback)
+        if text:
+            command.help = reflow(text)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            info = sub.typer_instance.info
+            if isinstance(info.help, str):
+                info.help = reflow(info.help)
+            _reflow_help(sub.typer_instance)
+
+
 _register_commands()
+_reflow_help(app)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

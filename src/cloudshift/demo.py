@@ -24,7 +24,7 @@ from rich.console import Console
 from cloudshift import api
 from cloudshift.core.errors import ConfigError
 from cloudshift.core.units import human_bytes
-from cloudshift.render.progress import Reporter
+from cloudshift.render.objects import reporter
 
 SRC_BUCKET = "shop-assets"
 DST_BUCKET = "shop-assets-migrated"
@@ -151,11 +151,11 @@ def run_demo(objects: int = 1000, large_mib: int = 48, transfers: int = 16,
                       f"workers {best.c_v.usd:.4f}), about {best.time_s:.0f} s via "
                       f"{best.name}")
         console.print(f"3. cloudshift copy {src} {dst}")
-        reporter = Reporter(verb="copy", json_lines=False, verbose=False, progress=progress)
-        with reporter:
+        sink = reporter("copy", json_lines=False, verbose=False, progress=progress)
+        with sink:
             result = api.copy(src, dst, transfers=transfers, src_endpoint=s3_url,
                               dst_endpoint=gcs_url, job_dir=os.path.join(home, "job"),
-                              on_event=reporter)
+                              on_event=sink)
         lv = result.levels
         console.print(f"   copied {result.copied} objects, {human_bytes(result.copied_bytes)} "
                       f"in {result.elapsed:.1f}s ({human_bytes(result.rate)}/s); "

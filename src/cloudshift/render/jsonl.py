@@ -1,0 +1,18 @@
+"""JSON Lines: one record per line on stdout, the same encoding for every kind."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+
+def json_line(record: Mapping[str, Any]) -> str:
+    """One record as a line: UTF-8 as is (keys are often non-ASCII), anything JSON cannot
+    encode (a datetime, a Path) as its string."""
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+def write_json(record: Mapping[str, Any], out: TextIO | None = None) -> None:
+    (out or sys.stdout).write(json_line(record) + "\n")
