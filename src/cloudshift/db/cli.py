@@ -1,18 +1,24 @@
-"""``cloudshift db ...``: parse, call :mod:`cloudshift.db`, print. Nothing more."""
+"""``cloudshift db ...``: parse, call :mod:`cloudshift.db`, hand its events and results to
+:mod:`cloudshift.render.db`. Nothing more."""
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from cloudshift.core.errors import Interrupted
-from cloudshift.core.units import human_bytes, parse_size
-from cloudshift.jobs.events import Event
+from cloudshift.core.units import parse_size
+from cloudshift.render.db import (
+    DbPrinter,
+    print_check,
+    print_copy,
+    print_cutover,
+    print_lag,
+    print_verify,
+)
 
 db_app = typer.Typer(
     name="db",
@@ -40,14 +46,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
 
-def _out(obj: dict[str, Any]) -> None:
-    typer.echo(json.dumps(obj, ensure_ascii=False, default=str))
-
-
-def _err(text: str) -> None:
-    typer.echo(text, err=True)
-
-
 @db_app.command("check")
 def check_cmd(src: Src, dst: Dst, follow: Annotated[bool, typer.Option(
                   "--follow", help="Also check what change capture needs.")] = False,
@@ -58,64 +56,8 @@ def check_cmd(src: Src, dst: Dst, follow: Annotated[bool, typer.Option(
     from cloudshift.db.check import check
 
     rep = check(src, dst, follow=follow, jobs=jobs)
-    if json_out:
-        _out(rep.to_dict())
-        raise typer.Exit(0 if rep.ok else 1)
-    typer.echo(f"source {rep.source} -> target {rep.target}")
-    for t in rep.tables[:20]:
-        key = ",".join(t["primary_key"]) or "no primary key"
-        typer.echo(f"  {human_bytes(t['bytes']):>10}  ~{t['rows_estimate']:>10} rows  "
-                   f"{t['table']}  ({key})")
-    if len(rep.tables) > 20:
-        typer.echo(f"  ... and {len(rep.tables) - 20} more tables (see --json)")
-    for f in rep.findings:
-        line = f"{f.level.upper():8} {f.topic}: {f.message}"
-        if f.fix and f.level != "info":
-            line += f"\n         fix: {f.fix}"
-        typer.echo(line)
-    verdict = "ready" if rep.ok else f"{len(rep.blockers)} blocker(s)"
-    typer.echo(f"check: {verdict}")
-    raise typer.Exit(0 if rep.ok else 1)
-
-
-class _Progress:
-    EVERY_S = 2.0
-
-    def __init__(self, json_out: bool) -> None:
-        self.json_out = json_out
-        self.last = 0.0
-
-    def __call__(self, e: Event) -> None:
-        kind = e.type
-        ev = {"key": e.key, **e.data}
-        if self.json_out:
-            if kind != "progress" or time.monotonic() - self.last >= self.EVERY_S:
-                self.last = time.monotonic()
-                _out(e.to_dict())
-            return
-        if kind == "step":
-            _err(f"==> {ev['key']}" + (f" ({ev['statements']} statements)"
-                                        if "statements" in ev else ""))
-        elif kind == "plan":
-            _err(f"    {ev['tables']} tables in {ev['chunks']} chunks, about "
-                 f"{human_bytes(ev['est_bytes'])} on disk")
-        elif kind == "table":
-            rate = ev["bytes"] / ev["seconds"] if ev["seconds"] else 0.0
-            _err(f"    {ev['key']}: {ev['rows']} rows, {human_bytes(ev['bytes'])} in "
-                 f"{ev['seconds']:.1f}s ({human_bytes(rate)}/s, {ev['chunks']} chunks)")
-        elif kind == "built":
-            _err(f"    {ev['object'].lower()} {ev['key']} built in {ev['seconds']:.1f}s")
-        elif kind == "progress" and time.monotonic() - self.last >= self.EVERY_S:
-            self.last = time.monotonic()
-            _err(f"    copied {ev['rows']} rows, {human_bytes(ev['bytes'])} "
-                 f"({human_bytes(ev['rate'])}/s, ETA {ev['eta']:.0f}s)")
-        elif kind == "lag":
-            if time.monotonic() - self.last >= 1.0:
-                self.last = time.monotonic()
-                _err(f"    replication lag: {ev.get('bytes')} bytes")
-        elif kind == "freeze":
-            _err(f"==> writes frozen on the source at {ev['at']} "
-                 f"({ev['sessions_ended']} sessions ended)")
+    print_check(rep, json_out)
+    raise typer.Exit(rep.exit_code)
 
 
 @db_app.command("copy")
@@ -152,33 +94,14 @@ def copy_cmd(
 
     opts = CopyOptions(jobs=jobs, follow=follow, force=force, no_owner=no_owner,
                        no_acl=no_acl, job_dir=job_dir, split_bytes=parse_size(split),
-                       on_event=_Progress(json_out))
+                       on_event=DbPrinter(json_out))
     try:
         result = copy_database(src, dst, opts)
     except KeyboardInterrupt:
         # click would turn this into a silent Abort; say what to do next instead.
         raise Interrupted("interrupted: run the same db copy command again to resume; "
                           "finished tables and key ranges are kept") from None
-    if json_out:
-        _out(result.to_dict())
-        return
-    rate = result.bytes / result.elapsed if result.elapsed else 0.0
-    typer.echo(f"db copy: {result.rows} rows, {human_bytes(result.bytes)} in "
-               f"{result.elapsed:.1f}s ({human_bytes(rate)}/s)"
-               + (" (resumed)" if result.resumed else ""))
-    typer.echo("steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.steps.items()))
-    if result.recopied:
-        typer.echo("copied again in full (written to on the source since the first run): "
-                   + ", ".join(result.recopied))
-    for w in result.warnings:
-        typer.echo(f"warning: {w}")
-    if result.follow:
-        f = result.follow
-        typer.echo(f"following: subscription {f['subscription']} on the target streams from "
-                   f"slot {f['slot']}; lag {f['lag_bytes']} bytes"
-                   + (" (caught up)" if f["caught_up"] else ""))
-        typer.echo("next: cloudshift db cutover SRC DST when you are ready to switch")
-    typer.echo(f"job: {result.job_id} (journal in {result.job_dir})")
+    print_copy(result, json_out)
 
 
 @db_app.command("verify")
@@ -191,22 +114,8 @@ def verify_cmd(src: Src, dst: Dst, jobs: Jobs = 4, json_out: Json = False) -> No
     from cloudshift.db.verify import verify_databases
 
     report = verify_databases(src, dst, jobs=jobs)
-    if json_out:
-        _out(report.to_dict())
-        raise typer.Exit(0 if report.ok else 1)
-    rows = sum(t.rows_source for t in report.tables)
-    by_hash = [t.table for t in report.tables if t.method == "count + table hash"]
-    for line in report.lines():
-        typer.echo(line)
-    bad = sum(1 for t in report.tables if not t.ok)
-    verdict = "OK" if report.ok else "DIFFERENCES FOUND"
-    typer.echo(f"db verify {verdict}: {len(report.tables)} tables ({rows} rows), {bad} differ, "
-               f"{len(report.schema)} schema and {len(report.sequences)} sequence differences "
-               f"in {report.elapsed:.1f}s")
-    if by_hash:
-        typer.echo(f"note: {len(by_hash)} table(s) without a primary key compared by row count "
-                   "and whole-table hash only: " + ", ".join(by_hash[:10]))
-    raise typer.Exit(0 if report.ok else 1)
+    print_verify(report, json_out)
+    raise typer.Exit(report.exit_code)
 
 
 @db_app.command("lag")
@@ -221,15 +130,7 @@ def lag_cmd(
     from cloudshift.db.follow import current_lag
 
     while True:
-        info = current_lag(src, dst)
-        if json_out:
-            _out(info)
-        else:
-            secs = "-" if info["seconds"] is None else f"{info['seconds']:.3f}s"
-            n = info["apply_workers"]
-            typer.echo(f"lag: {info['bytes']} bytes, replay {secs} (subscription "
-                       f"{info['subscription']}, {n} apply worker{'' if n == 1 else 's'} "
-                       "running)")
+        print_lag(current_lag(src, dst), json_out)
         if watch is None:
             return
         time.sleep(watch)
@@ -258,23 +159,10 @@ def cutover_cmd(
 
     try:
         result = cutover(src, dst, jobs=jobs, max_lag=parse_size(max_lag), timeout=timeout,
-                         run_verify=not no_verify, emit=lambda ev: _Progress(json_out)(ev))
+                         run_verify=not no_verify, emit=lambda ev: DbPrinter(json_out)(ev))
     except KeyboardInterrupt:
         raise Interrupted("interrupted: cutover did not happen; if writes had been frozen "
                           "on the source they are enabled again, replication keeps "
                           "running") from None
-    if json_out:
-        _out(result.to_dict())
-        raise typer.Exit(0 if result.ok else 1)
-    if not result.ok:
-        for line in result.differences:
-            typer.echo(line)
-        typer.echo("cutover ABORTED: the target differs from the source; writes on the source "
-                   "are enabled again and replication keeps running")
-        raise typer.Exit(1)
-    typer.echo(f"caught up {result.catch_up_seconds:.2f}s after the freeze; "
-               f"{result.sequences} sequences copied; verify took {result.verify_seconds:.2f}s")
-    typer.echo(f"SWITCH NOW: the application may write to the target from {result.switch_at}")
-    typer.echo(f"write freeze on the source: {result.freeze_seconds:.2f}s (from "
-               f"{result.freeze_started}); the source stays read-only")
-    sys.stdout.flush()
+    print_cutover(result, json_out)
+    raise typer.Exit(result.exit_code)
