@@ -3,6 +3,7 @@ errors, no password in any output; and a copy killed with SIGKILL that a re-run 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -12,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from cloudshift.jobs.events import event
+from cloudshift.render.db import DbPrinter
 from servers import free_port
 from servers.postgres import PASSWORD, PgDbs
 from test_db_copy import AWKWARD, AWKWARD_ROWS, BIG, not_analyzed, run_sql, scalar
@@ -178,6 +181,67 @@ def test_cli_follow_then_cutover_prints_switch_moment(pg_dbs: PgDbs, tmp_path: P
     assert scalar(pg_dbs.dst, "SELECT nextval('t_id_seq')") == 1002
     again = cli("cutover", pg_dbs.src, pg_dbs.dst, home=tmp_path)
     assert "no cloudshift replication runs into this target database" in one_error_line(again)
+
+
+def test_cutover_prints_the_lag_at_most_once_a_second(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    """While the target does not catch up, cutover polls the lag every 0.05 s: the target's
+    subscription is paused here, so it polls until --timeout. One printer serves the whole
+    run, so its throttle holds (a printer per event printed every poll)."""
+    run_sql(pg_dbs.src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+    assert cli("copy", pg_dbs.src, pg_dbs.dst, "--follow", home=tmp_path).returncode == 0
+    sub = scalar(pg_dbs.dst, "SELECT s.subname FROM pg_subscription s JOIN pg_database d "
+                             "ON d.oid = s.subdbid WHERE d.datname = current_database()")
+    run_sql(pg_dbs.dst, f'ALTER SUBSCRIPTION "{sub}" DISABLE')
+    # The apply worker stops a moment later; until then it would still confirm the WAL.
+    deadline = time.monotonic() + 30
+    while scalar(pg_dbs.servers.source.dsn(), "SELECT count(*) FROM pg_replication_slots "
+                 f"WHERE slot_name = '{sub}' AND active"):
+        assert time.monotonic() < deadline, "the paused subscription still streams"
+        time.sleep(0.05)
+    # A change the target has not received, in WAL the source has written out.
+    run_sql(pg_dbs.src, "INSERT INTO t VALUES (2)")
+    while not scalar(pg_dbs.src, "SELECT pg_current_wal_lsn() > confirmed_flush_lsn FROM "
+                                 f"pg_replication_slots WHERE slot_name = '{sub}'"):
+        assert time.monotonic() < deadline, "the source's WAL did not move"
+        time.sleep(0.05)
+    started = time.monotonic()
+    cut = cli("cutover", pg_dbs.src, pg_dbs.dst, "--timeout", "3", home=tmp_path)
+    took = time.monotonic() - started
+    assert cut.returncode == 2, cut.stdout + cut.stderr
+    lines = cut.stderr.splitlines()
+    assert "the target did not catch up with the source in time" in lines[-1]
+    assert any(line.startswith("==> writes frozen on the source") for line in lines)
+    lag_lines = [line for line in lines if "replication lag:" in line]
+    # One before the freeze, then at most one a second while cutover waits.
+    assert 2 <= len(lag_lines) <= 2 + int(took), cut.stderr
+    assert scalar(pg_dbs.src, "SHOW default_transaction_read_only") == "off"
+
+
+def test_printer_lines_and_json_shape() -> None:
+    """What the printer makes of each db event, on stderr as text or on stdout as JSON
+    Lines, with progress and lag throttled by the run's clock."""
+    now = [0.0]
+    out, err = io.StringIO(), io.StringIO()
+    timed = [(0.0, event("step", "schema", snapshot="00000003-1")),
+             (0.0, event("table", "public.big", rows=10, bytes=2048, seconds=2.0, chunks=2)),
+             (0.0, event("built", "public.big big_pkey", object="CONSTRAINT",
+                         table="public.big", seconds=0.5))]
+    # Three seconds of lag polled every 0.05 s.
+    timed += [(i * 0.05, event("lag", "slot", bytes=100 - i)) for i in range(60)]
+    for printer in (DbPrinter(False, out=out, err=err, clock=lambda: now[0]),
+                    DbPrinter(True, out=out, err=err, clock=lambda: now[0])):
+        for now[0], ev in timed:
+            printer(ev)
+    shown = err.getvalue().splitlines()
+    assert shown == ["==> schema",
+                     "    public.big: 10 rows, 2.0 KiB in 2.0s (1.0 KiB/s, 2 chunks)",
+                     "    constraint public.big big_pkey built in 0.5s",
+                     "    replication lag: 100 bytes", "    replication lag: 80 bytes",
+                     "    replication lag: 60 bytes"]
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["type"] for r in records] == ["step", "table", "built", "lag", "lag", "lag"]
+    assert records[1] == {"type": "table", "key": "public.big", "rows": 10, "bytes": 2048,
+                          "seconds": 2.0, "chunks": 2}
 
 
 def test_follow_killed_during_data_must_restart_with_force(pg_dbs: PgDbs, tmp_path: Path

@@ -159,7 +159,7 @@ def cutover_cmd(
 
     try:
         result = cutover(src, dst, jobs=jobs, max_lag=parse_size(max_lag), timeout=timeout,
-                         run_verify=not no_verify, emit=lambda ev: DbPrinter(json_out)(ev))
+                         run_verify=not no_verify, emit=DbPrinter(json_out))
     except KeyboardInterrupt:
         raise Interrupted("interrupted: cutover did not happen; if writes had been frozen "
                           "on the source they are enabled again, replication keeps "
