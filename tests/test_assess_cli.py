@@ -22,9 +22,11 @@ _RUN = ("import sys; from cloudshift.cli import app, main\n"
         "main()")
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, home: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    # CLOUDSHIFT_HOME: a folder without fetched prices, so the packaged ones are priced.
+    env = {**os.environ, "COLUMNS": "160", "CLOUDSHIFT_HOME": str(home)}
     return subprocess.run([sys.executable, "-c", _RUN, *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120, env={**os.environ, "COLUMNS": "160"})
+                          cwd=cwd, timeout=120, env=env)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -77,7 +79,7 @@ class _Page(HTMLParser):
 
 def test_example_prints_ranking_and_writes_html(tmp_path: Path) -> None:
     report = tmp_path / "report.html"
-    proc = cli("assess", str(EXAMPLES / "webshop.yaml"), "--html", str(report))
+    proc = cli("assess", str(EXAMPLES / "webshop.yaml"), "--html", str(report), home=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Ranking" in proc.stdout and "Instance mapping" in proc.stdout
     ranking = [line for line in proc.stdout.splitlines() if re.match(r"^│ [123] ", line)]
@@ -111,11 +113,13 @@ def test_example_prints_ranking_and_writes_html(tmp_path: Path) -> None:
                                    "availability"), 1):
         assert f"{criterion} (weight" in titles[i]
     sources = {row[0]: row[1] for row in page.rows["sources"][1:]}
-    assert sources["vms.csv"] == "packaged" and len(sources) == 10
+    assert sources["vms.csv"] == "packaged" and len(sources) == 11
+    assert "egress_tiers.csv" in sources
 
 
 def test_json_and_unmet_exit_code(tmp_path: Path) -> None:
-    proc = cli("assess", str(EXAMPLES / "eu-regulated.yaml"), "--json", "--providers", "gcp,azure")
+    proc = cli("assess", str(EXAMPLES / "eu-regulated.yaml"), "--json", "--providers", "gcp,azure",
+               home=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert [o["provider"] for o in doc["options"]] == ["gcp", "gcp"]
@@ -126,7 +130,7 @@ def test_json_and_unmet_exit_code(tmp_path: Path) -> None:
     # Nothing meets a 1000-vCPU need: the answer is printed, and the exit code says so.
     text = (EXAMPLES / "webshop.yaml").read_text().replace('vcpus: "2+"', 'vcpus: "1000+"')
     (tmp_path / "big.yaml").write_text(text)
-    proc = cli("assess", str(tmp_path / "big.yaml"), "--regions", "us-east-1")
+    proc = cli("assess", str(tmp_path / "big.yaml"), "--regions", "us-east-1", home=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "No option meets every requirement" in proc.stdout
     assert "no instance type in aws us-east-1 has 1000+ vCPU" in proc.stdout
@@ -134,14 +138,14 @@ def test_json_and_unmet_exit_code(tmp_path: Path) -> None:
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     webshop = str(EXAMPLES / "webshop.yaml")
-    assert_one_line_error(cli("assess", webshop, "--weights", "cost=0"),
+    assert_one_line_error(cli("assess", webshop, "--weights", "cost=0", home=tmp_path),
                           "all weights are zero", "positive weight")
-    assert_one_line_error(cli("assess", webshop, "--regions", "eu-west-9"),
+    assert_one_line_error(cli("assess", webshop, "--regions", "eu-west-9", home=tmp_path),
                           "there is no region named 'eu-west-9'", "did you mean")
-    assert_one_line_error(cli("assess", str(tmp_path / "missing.yaml")),
+    assert_one_line_error(cli("assess", str(tmp_path / "missing.yaml"), home=tmp_path),
                           "cannot read workload file")
     (tmp_path / "w.yaml").write_text("compute:\n  - name: a\n    vcpus: 2\n")
-    assert_one_line_error(cli("assess", str(tmp_path / "w.yaml")),
+    assert_one_line_error(cli("assess", str(tmp_path / "w.yaml"), home=tmp_path),
                           "w.yaml:2: compute[0].memory_gib: required field is missing")
-    proc = cli("assess", "--help")
+    proc = cli("assess", "--help", home=tmp_path)
     assert proc.returncode == 0 and "at least" in proc.stdout and "--weights" in proc.stdout

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from cloudshift.assess import assess, load_catalog, workload_from_text
-from cloudshift.assess.catalog import Catalog, resolve_overrides
+from cloudshift.assess.regions import priced_regions
 from cloudshift.assess.results import Assessment
+from cloudshift.catalog.load import Catalog
+from cloudshift.catalog.tables import resolve_overrides
 from cloudshift.core.errors import ConfigError, UsageError
 
 BASE = """\
@@ -24,8 +26,9 @@ requirements:
 
 
 @pytest.fixture(scope="module")
-def cat() -> Catalog:
-    return load_catalog()
+def cat(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    # Not the prices `prices update` may have fetched on this machine: the packaged ones.
+    return load_catalog(user_dir=tmp_path_factory.mktemp("no-updates"))
 
 
 def run(cat: Catalog, text: str, tmp_path: Path, *, weights: str | None = None,
@@ -124,11 +127,11 @@ def test_workload_mistakes_name_their_line(cat: Catalog, tmp_path: Path, text: s
 def test_a_user_file_overrides_packaged_prices(cat: Catalog, tmp_path: Path) -> None:
     from importlib import resources
 
-    packaged = (resources.files("cloudshift.assess") / "data" / "storage.csv").read_text()
+    packaged = (resources.files("cloudshift.catalog") / "data" / "storage.csv").read_text()
     (tmp_path / "storage.csv").write_text(packaged.replace(
-        "aws,us-east-1,hot,S3 Standard,0.023", "aws,us-east-1,hot,S3 Standard,0.5"))
+        "aws,us-east-1,STANDARD,S3 Standard,0.023", "aws,us-east-1,STANDARD,S3 Standard,0.5"))
     wl = workload_from_text(BASE + "storage:\n  hot: {gb: 100}\n", "w.yaml")
-    mine = load_catalog(resolve_overrides([str(tmp_path)]))
+    mine = load_catalog(resolve_overrides([str(tmp_path)]), user_dir=tmp_path / "none")
     r = assess(wl, catalog=mine)
     aws = next(o for o in r.options if o.key == "aws:us-east-1")
     hot = next(line for line in aws.lines if line.item == "hot storage")
@@ -150,12 +153,14 @@ def test_data_ships_as_package_resources(tmp_path: Path, monkeypatch: pytest.Mon
     """The loader reads through importlib.resources, not paths relative to the checkout."""
     from importlib import resources
 
-    from cloudshift.assess.catalog import TABLES
+    from cloudshift.catalog.tables import TABLES
 
-    data = resources.files("cloudshift.assess") / "data"
-    for name in [*TABLES, "report.html.j2", "SOURCES.md"]:
+    data = resources.files("cloudshift.catalog") / "data"
+    for name in [*TABLES, "sources.csv", "PROVENANCE.md"]:
         assert (data / name).is_file(), name
+    assert (resources.files("cloudshift.render") / "templates" / "assess_report.html.j2"
+            ).is_file()
     monkeypatch.chdir(tmp_path)
-    fresh = load_catalog()
-    assert len(fresh.instances[("azure", "eastus")]) == 292
-    assert sorted(fresh.priced_regions("azure")) == ["eastus", "westus2"]
+    fresh = load_catalog(user_dir=tmp_path)
+    assert len(fresh.instances["azure:eastus"]) == 292
+    assert priced_regions(fresh, "azure") == ["eastus", "westus2"]

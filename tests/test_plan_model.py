@@ -1,6 +1,6 @@
 """The planner's model on described workloads, with every expected number computed by hand.
 
-Units: 1 GB = 2**30 bytes. Shipped prices used below (see cost/data/PROVENANCE.md):
+Units: 1 GB = 2**30 bytes. Shipped prices used below (see catalog/data/PROVENANCE.md):
 S3 STANDARD GET 0.0004/1k, LIST/PUT 0.005/1k; GCS STANDARD writes 0.005/1k, 0.020/GB-month;
 S3 STANDARD 0.023/GB-month; AWS internet egress from us-east-1 0.09/0.085/0.07/0.05 per GB at
 0/10/50/150 TB; m5.8xlarge in us-east-1 1.536 USD/h; measured aws:us-east-1 -> gcp:us-central1
@@ -10,17 +10,28 @@ S3 STANDARD 0.023/GB-month; AWS internet egress from us-east-1 0.09/0.085/0.07/0
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from cloudshift.catalog.load import load_catalog
 from cloudshift.core.errors import ConfigError, UsageError
-from cloudshift.cost.model import Workload
+from cloudshift.cost.model import TransferWorkload
 from cloudshift.cost.planner import Plan, plan_workload
 from cloudshift.cost.prices import PriceBook
 
 GiB = 2**30
 TiB = 2**40
+
+
+@pytest.fixture(scope="module", autouse=True)
+def packaged_prices_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Price with the packaged catalogue, not with what `prices update` fetched here."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLOUDSHIFT_HOME", str(tmp_path_factory.mktemp("home")))
+        yield
 
 
 def option(p: Plan, name: str) -> object:
@@ -29,7 +40,7 @@ def option(p: Plan, name: str) -> object:
 
 @pytest.fixture(scope="module")
 def ten_tib() -> Plan:
-    wl = Workload.of([(GiB, "STANDARD", 10240)], dst_provider="gcp")
+    wl = TransferWorkload.of([(GiB, "STANDARD", 10240)], dst_provider="gcp")
     return plan_workload(wl, src_region="aws:us-east-1", dst_region="gcp:us-central1")
 
 
@@ -73,7 +84,7 @@ def test_10tib_compares_workers_and_marks_pareto(ten_tib: Plan) -> None:
 
 
 def test_10tib_deadline_and_budget_pick_from_the_pareto_front() -> None:
-    wl = Workload.of([(GiB, "STANDARD", 10240)], dst_provider="gcp")
+    wl = TransferWorkload.of([(GiB, "STANDARD", 10240)], dst_provider="gcp")
     p = plan_workload(wl, src_region="aws:us-east-1", dst_region="gcp:us-central1",
                       deadline="1h")
     # Meets 1 h: 8 x (0.66 h), 16 x, 32 x. 8 and 16 cost the same VM-hours (8.07 USD), so
@@ -103,19 +114,19 @@ def test_running_cost_and_payback(ten_tib: Plan) -> None:
 
 def test_volume_tiers_across_boundaries() -> None:
     # 60 TiB = 61,440 GB: 10,240 x 0.09 + 40,960 x 0.085 + 10,240 x 0.07 = 5,120.00
-    wl = Workload.of([(GiB, "STANDARD", 61440)], dst_provider="azure")
+    wl = TransferWorkload.of([(GiB, "STANDARD", 61440)], dst_provider="azure")
     p = plan_workload(wl, src_region="aws:us-east-1", dst_region="azure:eastus", workers=4)
     o = p.options[0]
     assert [round(line.quantity) for line in o.c_d.lines] == [10240, 40960, 10240]
     assert o.c_d.usd == pytest.approx(5120.0)
     # Azure -> GCP from eastus: 0.087 first 10 TB.
-    wl = Workload.of([(GiB, "HOT", 100)], dst_provider="gcp")
+    wl = TransferWorkload.of([(GiB, "HOT", 100)], dst_provider="gcp")
     p = plan_workload(wl, src_region="azure:eastus", dst_region="gcp:us-central1", workers=1)
     assert p.options[0].c_d.usd == pytest.approx(8.7)
 
 
 def test_50_million_small_objects_request_fees_dominate() -> None:
-    wl = Workload.of([(4096, "STANDARD", 50_000_000)], dst_provider="gcp")
+    wl = TransferWorkload.of([(4096, "STANDARD", 50_000_000)], dst_provider="gcp")
     p = plan_workload(wl, src_region="aws:us-east-1", dst_region="gcp:us-central1")
     o = next(o for o in p.options if o.name == "direct, 8 x m5.8xlarge")
     # C_s: PUT 50e6 x 0.005/1k = 250; GET 50e6 x 0.0004/1k = 20; LIST 50,000 pages x 0.005/1k
@@ -140,7 +151,7 @@ def test_50_million_small_objects_request_fees_dominate() -> None:
 
 
 def test_cold_storage_source_needs_restore_first() -> None:
-    wl = Workload.of([(GiB, "DEEP_ARCHIVE", 1024), (GiB, "STANDARD_IA", 512)],
+    wl = TransferWorkload.of([(GiB, "DEEP_ARCHIVE", 1024), (GiB, "STANDARD_IA", 512)],
                      dst_provider="gcp")
     p = plan_workload(wl, src_region="aws:us-east-1", dst_region="gcp:us-central1",
                       workers=4)
@@ -167,7 +178,7 @@ def test_cold_storage_source_needs_restore_first() -> None:
 def test_relay_through_a_faster_third_region() -> None:
     # Measured: aws:ap-northeast-2 -> gcp:us-central1 0.158 Gbit/s; via gcp:asia-northeast3
     # the slower leg still carries several Gbit/s, so the overlay is listed and is faster.
-    wl = Workload.of([(GiB, "STANDARD", 1024)], dst_provider="gcp")
+    wl = TransferWorkload.of([(GiB, "STANDARD", 1024)], dst_provider="gcp")
     p = plan_workload(wl, src_region="aws:ap-northeast-2", dst_region="gcp:us-central1",
                       workers=2)
     direct = p.options[0]
@@ -177,18 +188,20 @@ def test_relay_through_a_faster_third_region() -> None:
     assert via.time_s < direct.time_s / 10
     # Egress is paid on both legs; VMs run in both the source and the relay region.
     assert len(via.c_d.lines) == 2 and len(via.c_v.lines) == 2
-    book = PriceBook.load()
-    leg1 = book.egress[("aws:ap-northeast-2", "gcp:asia-northeast3")]
-    leg2 = book.egress[("gcp:asia-northeast3", "gcp:us-central1")]
+    egress = load_catalog().egress
+    leg1 = egress[("aws:ap-northeast-2", "gcp:asia-northeast3")].value
+    leg2 = egress[("gcp:asia-northeast3", "gcp:us-central1")].value
     assert via.c_d.usd == pytest.approx(1024 * (leg1 + leg2))
     assert "no volume tiers shipped" in (via.c_d.lines[0].price.note or "")  # type: ignore[union-attr]
 
 
 def test_unmeasured_pair_falls_back_to_a_flagged_default() -> None:
-    book = PriceBook.load()
-    src, dst = book.region("aws:us-east-1"), book.region("aws:us-west-2")
-    del book.throughput[(str(src), str(dst))]
-    wl = Workload.of([(GiB, "STANDARD", 10)], dst_provider="aws")
+    cat = load_catalog()
+    pair = ("aws:us-east-1", "aws:us-west-2")
+    book = PriceBook(replace(cat, throughput={k: v for k, v in cat.throughput.items()
+                                              if k != pair}))
+    src, dst = book.region(pair[0]), book.region(pair[1])
+    wl = TransferWorkload.of([(GiB, "STANDARD", 10)], dst_provider="aws")
     p = plan_workload(wl, src_region=src, dst_region=dst, workers=1, book=book)
     assert any("no throughput measurement for aws:us-east-1 -> aws:us-west-2" in w
                for w in p.warnings)
@@ -197,7 +210,7 @@ def test_unmeasured_pair_falls_back_to_a_flagged_default() -> None:
 
 
 def test_bad_input_is_one_clear_line() -> None:
-    wl = Workload.of([(GiB, "STANDARD", 1)])
+    wl = TransferWorkload.of([(GiB, "STANDARD", 1)])
     with pytest.raises(UsageError, match="did you mean gcp:us-central1"):
         plan_workload(wl, src_region="aws:us-east-1", dst_region="gcp:us-centrl1")
     with pytest.raises(UsageError, match="unknown provider"):
@@ -218,7 +231,7 @@ def test_prices_file_overrides_any_price(tmp_path: Path) -> None:
     f.write_text('[prices]\n"egress/aws:us-east-1/gcp:us-central1" = 0.05\n'
                  '"storage/gcp:*/STANDARD/write_1k" = 0.004\n'
                  '"vm/aws:us-east-1/m5.8xlarge" = 1.0\n')
-    wl = Workload.of([(GiB, "STANDARD", 10240)], dst_provider="gcp")
+    wl = TransferWorkload.of([(GiB, "STANDARD", 10240)], dst_provider="gcp")
     p = plan_workload(wl, src_region="aws:us-east-1", dst_region="gcp:us-central1",
                       workers=8, prices=f)
     o = p.options[0]
@@ -254,22 +267,22 @@ def test_every_price_used_names_its_source_and_date(ten_tib: Plan) -> None:
 def test_shipped_data_found_through_importlib_resources() -> None:
     from importlib import resources
 
-    folder = resources.files("cloudshift.cost").joinpath("data")
+    folder = resources.files("cloudshift.catalog").joinpath("data")
     names = {p.name for p in folder.iterdir()}
     assert {"throughput.csv", "egress.csv", "egress_tiers.csv", "storage.csv", "vms.csv",
             "vm_network.csv", "limits.csv", "sources.csv", "PROVENANCE.md"} <= names
-    book = PriceBook.load()
-    assert len(book.throughput) > 3000 and len(book.egress) > 3000
-    sources = {s.id for s in book.sources.values()}
-    used = {r["source"] for r in book.storage.values()} | {r["source"] for r in
-                                                          book.limits_rows.values()}
-    assert used <= sources
+    cat = load_catalog()
+    assert len(cat.throughput) > 3000 and len(cat.egress) > 3000
+    used = ({r.rate(f).source.id for r in cat.storage.values()
+             for f in ("gb_month", "write_1k", "restore_hours")}
+            | {lim.write_rps.source.id for lim in cat.limits.values()})
+    assert used <= set(cat.sources)
 
 
 def test_worker_type_network_caps_the_measured_rate() -> None:
     # m5.xlarge has 1.25 Gbit/s of baseline network, below the measured 4.652 Gbit/s:
     # 4 VMs x 1.25 = 5 Gbit/s; 1 TiB x 8 / 5e9 = 1,759.22 s; 4 x 1,759.22 s x 0.192 USD/h.
-    wl = Workload.of([(GiB, "STANDARD", 1024)], dst_provider="gcp")
+    wl = TransferWorkload.of([(GiB, "STANDARD", 1024)], dst_provider="gcp")
     p = plan_workload(wl, src_region="aws:us-east-1", dst_region="gcp:us-central1",
                       workers=4, worker_type="m5.xlarge")
     o = p.options[0]
@@ -278,7 +291,7 @@ def test_worker_type_network_caps_the_measured_rate() -> None:
     assert "VM network 1.25 Gbit/s" in o.timing.bottleneck
     assert o.c_v.usd == pytest.approx(4 * TiB * 8 / 5e9 / 3600 * 0.192)
     # Tiny moves still pay each VM's one-minute minimum.
-    tiny = Workload.of([(1024, "STANDARD", 10)], dst_provider="gcp")
+    tiny = TransferWorkload.of([(1024, "STANDARD", 10)], dst_provider="gcp")
     p = plan_workload(tiny, src_region="aws:us-east-1", dst_region="gcp:us-central1",
                       workers=2)
     assert p.options[0].c_v.usd == pytest.approx(2 * 60 / 3600 * 1.536)

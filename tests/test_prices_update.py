@@ -19,16 +19,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from cloudshift.assess import assess, workload_from_text
+from cloudshift.catalog.update import update
 from cloudshift.core.errors import ConfigError
+from cloudshift.cost.model import TransferWorkload
+from cloudshift.cost.planner import plan_workload
 from cloudshift.cost.prices import PriceBook
-from cloudshift.cost.update import update
 
 DATA = Path(__file__).parent / "data" / "prices"
 API_KEY = "AIzaFAKE-test-key-0123456789"
+GiB = 2**30
 
 
 class _Handler(BaseHTTPRequestHandler):
     seen: list[str] = []
+    # Text replaced in the recorded responses: a price the provider has changed since the
+    # shipped tables were written.
+    rewrite: dict[str, str] = {}
 
     def log_message(self, *args: object) -> None:
         pass
@@ -55,7 +62,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        body = (DATA / name).read_text().replace("{base}", base).encode()
+        text = (DATA / name).read_text().replace("{base}", base)
+        for old, new in self.rewrite.items():
+            text = text.replace(old, new)
+        body = text.encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -111,6 +121,37 @@ def test_update_reads_all_three_apis(price_api: str, tmp_path: Path) -> None:
     assert sp.retrieval_gb.source.startswith("Amazon S3 pricing")  # not in the update
     sp, _ = book.storage_prices(book.region("aws:us-west-2"), "STANDARD")
     assert sp.write_1k.source.startswith("Amazon S3 pricing")      # region not refreshed
+
+
+def test_one_update_reaches_both_plan_and_assess(price_api: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # S3 Standard in us-east-1 went from the shipped 0.023 to 0.031 USD/GB-month.
+    monkeypatch.setattr(_Handler, "rewrite", {'"0.0230000000"': '"0.0310000000"'})
+    monkeypatch.setenv("CLOUDSHIFT_HOME", str(tmp_path))
+    res = update(["aws:us-east-1"], endpoints=_endpoints(price_api), today="2026-12-01")
+    assert res.path == tmp_path / "prices" / "storage.csv"
+
+    # The planner: 100 GB kept in S3 Standard at the source, per month.
+    wl = TransferWorkload.of([(GiB, "STANDARD", 100)], dst_provider="gcp")
+    p = plan_workload(wl, src_region="aws:us-east-1", dst_region="gcp:us-central1", workers=1)
+    assert p.running.src_usd_month == pytest.approx(100 * 0.031)
+    (price,) = p.running.src_prices
+    assert price.as_of == "2026-12-01" and "Price List" in price.source
+
+    # The assessment: the same 100 GB as hot storage in us-east-1.
+    spec = workload_from_text("name: t\nstorage:\n  hot: {gb: 100}\n"
+                              "requirements:\n  regions: [aws:us-east-1]\n", "w.yaml")
+    r = assess(spec)
+    (option,) = r.options
+    hot = next(line for line in option.lines if line.item == "hot storage")
+    assert hot.monthly_usd == pytest.approx(100 * 0.031)
+    assert "$0.031/GB-month" in hot.detail
+    assert r.data["storage.csv"] == f"packaged, updated from {res.path}"
+
+    # A rate the update did not fetch keeps its shipped value and source.
+    book = PriceBook.load()
+    sp, _ = book.storage_prices(book.region("aws:us-east-1"), "STANDARD_IA")
+    assert sp.retrieval_gb.value == 0.01 and sp.retrieval_gb.source.startswith("Amazon S3")
 
 
 def test_update_without_gcp_key_skips_gcp_and_keeps_earlier_rows(price_api: str,

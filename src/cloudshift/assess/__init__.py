@@ -1,5 +1,6 @@
 """Platform assessment: price a workload on AWS, Google Cloud and Azure, map every machine to an
-instance type, score and rank the options (``cloudshift assess``).
+instance type, score and rank the options (``cloudshift assess``). The prices, regions and
+instance types come from the one catalogue (:mod:`cloudshift.catalog`) the planner reads too.
 
 The names below load on first use (PEP 562), so the CLI's other commands do not pay for
 pydantic and the chart library at start-up.
@@ -12,11 +13,11 @@ from typing import Any
 
 _EXPORTS = {
     "assess": "cloudshift.assess.assessment",
-    "Catalog": "cloudshift.assess.catalog",
-    "load_catalog": "cloudshift.assess.catalog",
+    "Catalog": "cloudshift.catalog.load",
+    "load_catalog": "cloudshift.catalog.load",
     "Assessment": "cloudshift.assess.results",
-    "Option": "cloudshift.assess.results",
-    "Workload": "cloudshift.assess.workload",
+    "PlatformOption": "cloudshift.assess.results",
+    "WorkloadSpec": "cloudshift.assess.workload",
     "load_workload": "cloudshift.assess.workload",
     "workload_from_text": "cloudshift.assess.workload",
 }

@@ -6,29 +6,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cloudshift.assess.catalog import REGIMES, Catalog, load_catalog, resolve_overrides
 from cloudshift.assess.moving import compare
-from cloudshift.assess.pricing import canonical_regime, price_option
+from cloudshift.assess.pricing import price_option
+from cloudshift.assess.regimes import REGIMES, canonical_regime
 from cloudshift.assess.regions import (
     check_residency,
     parse_providers,
+    priced_regions,
     resolve_region,
     select_regions,
 )
-from cloudshift.assess.results import Assessment, CurrentPlatform, Option
+from cloudshift.assess.results import Assessment, CurrentPlatform, PlatformOption
 from cloudshift.assess.scoring import parse_weights, score_options
-from cloudshift.assess.workload import Workload, load_workload
+from cloudshift.assess.workload import WorkloadSpec, load_workload
+from cloudshift.catalog.load import Catalog, load_catalog
+from cloudshift.catalog.tables import resolve_overrides
 from cloudshift.core.errors import ConfigError, UsageError
 
+# The catalogue's tables an assessment reads; the report names the origin of each.
+TABLES_READ = ("vms.csv", "gcp_accelerators.csv", "regions.csv", "storage.csv", "network.csv",
+               "egress_tiers.csv", "databases.csv", "slas.csv", "compliance.csv",
+               "commitments.csv", "families.csv")
 
-def _current(cat: Catalog, workload: Workload) -> CurrentPlatform | None:
+
+def _current(cat: Catalog, workload: WorkloadSpec) -> CurrentPlatform | None:
     cur = workload.current
     if cur is None:
         return None
     region = cur.region
     if cur.provider != "on_prem" and region is not None:
         region = resolve_region(cat, f"{cur.provider}:{region}", [cur.provider],
-                                workload.where("current", "region")).name
+                                workload.where("current", "region")).code
     if cur.monthly_cost_usd is not None:
         return CurrentPlatform(cur.provider, region, cur.monthly_cost_usd,
                                "stated in the workload file (current.monthly_cost_usd)")
@@ -38,8 +46,8 @@ def _current(cat: Catalog, workload: Workload) -> CurrentPlatform | None:
     if region is None:
         return CurrentPlatform(cur.provider, None, None,
                                "unknown: give current.region or current.monthly_cost_usd")
-    reg = cat.region(cur.provider, region)
-    if reg is None or (cur.provider, region) not in cat.instances:
+    reg = cat.regions.get(f"{cur.provider}:{region}")
+    if reg is None or reg.key not in cat.instances:
         return CurrentPlatform(cur.provider, region, None,
                                f"unknown: no price data for {cur.provider} {region}; give "
                                "current.monthly_cost_usd")
@@ -52,16 +60,17 @@ def _current(cat: Catalog, workload: Workload) -> CurrentPlatform | None:
                            f"this workload priced with the same data in {cur.provider} {region}")
 
 
-def assess(workload: Workload | str | Path, *, providers: str | None = None,
+def assess(workload: WorkloadSpec | str | Path, *, providers: str | None = None,
            regions: Sequence[str] | None = None, weights: str | None = None,
            data: Sequence[str] = (), catalog: Catalog | None = None) -> Assessment:
     """Price ``workload`` on every selected provider and allowed region and rank the options.
 
     ``providers`` ("aws,gcp"), ``regions`` (replacing the file's ``requirements.regions``) and
     ``weights`` ("cost=0.5,reliability=0.5") take the CLI's syntax; ``data`` lists override
-    files or folders for the packaged price tables.
+    files or folders for the catalogue's tables (the prices ``cloudshift prices update``
+    fetched apply as well).
     """
-    wl = workload if isinstance(workload, Workload) else load_workload(workload)
+    wl = workload if isinstance(workload, WorkloadSpec) else load_workload(workload)
     cat = catalog or load_catalog(resolve_overrides(data))
     chosen_providers = parse_providers(providers)
     weight_map = parse_weights(weights, wl.weights)
@@ -81,7 +90,7 @@ def assess(workload: Workload | str | Path, *, providers: str | None = None,
                  for r in part.split(",") if r.strip()]
         for region in named:
             if region.provider not in chosen_providers:
-                raise UsageError(f"--regions {region.name} is a {region.provider} region, "
+                raise UsageError(f"--regions {region.code} is a {region.provider} region, "
                                  "which --providers leaves out",
                                  hint=f"add {region.provider} to --providers or drop the region")
     else:
@@ -94,9 +103,9 @@ def assess(workload: Workload | str | Path, *, providers: str | None = None,
     notes: list[str] = []
     if not named and not req.residency:
         for p in chosen_providers:
-            notes.append(f"{p}: prices cover only " + ", ".join(cat.priced_regions(p)))
+            notes.append(f"{p}: prices cover only " + ", ".join(priced_regions(cat, p)))
 
-    options: list[Option] = [price_option(cat, wl, region) for region in to_price]
+    options: list[PlatformOption] = [price_option(cat, wl, region) for region in to_price]
     score_options(options, weight_map, regimes)
     if current is not None:
         for option in options:
@@ -111,7 +120,5 @@ def assess(workload: Workload | str | Path, *, providers: str | None = None,
                          + ") meets every requirement; the reasons follow")
 
     options.sort(key=lambda o: (o.rank is None, o.rank or 0, o.monthly_usd, o.key))
-    origin = {name: cat.overridden.get(name, "packaged") for name in
-              ("vms.csv", "gcp_accelerators.csv", "regions.csv", "storage.csv", "network.csv",
-               "databases.csv", "slas.csv", "compliance.csv", "commitments.csv", "families.csv")}
+    origin = {name: cat.origins[name] for name in TABLES_READ}
     return Assessment(wl.name, weight_map, options, excluded, unmet, notes, current, origin)

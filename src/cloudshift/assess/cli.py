@@ -1,4 +1,4 @@
-"""``cloudshift assess``: parse options, run the assessment, print and write the report."""
+"""``cloudshift assess``: parse options, run the assessment, hand the result to render/."""
 
 from __future__ import annotations
 
@@ -67,28 +67,28 @@ def register(app: typer.Typer) -> None:
             "--details", help="Also print every cost line and the evidence of every score.")]
         = False,
         data: Annotated[list[str] | None, typer.Option(
-            "--data", help="A CSV file, or a folder of them, replacing a packaged price table "
-                           "of the same name (vms.csv, storage.csv, network.csv, "
-                           "databases.csv, slas.csv, compliance.csv, regions.csv, "
-                           "commitments.csv, families.csv). Repeatable.")] = None,
+            "--data", help="A CSV file, or a folder of them, replacing a catalogue table of "
+                           "the same name (vms.csv, storage.csv, network.csv, "
+                           "egress_tiers.csv, databases.csv, slas.csv, compliance.csv, "
+                           "regions.csv, commitments.csv, families.csv). Repeatable.")] = None,
     ) -> None:
         if html is not None and html.is_dir():
             raise UsageError(f"--html {html} is a folder", hint="give a file name, e.g. "
                                                                 "report.html")
         # Imported here: pydantic and pygal cost ~0.4 s, which every other command would pay.
         from cloudshift.assess.assessment import assess
-        from cloudshift.assess.render_html import render_html
-        from cloudshift.assess.render_text import render_text
+        from cloudshift.render.assess import render_assessment
+        from cloudshift.render.assess_html import render_assessment_html
 
         result = assess(workload, providers=providers, regions=regions, weights=weights,
                         data=data or ())
         if json_out:
             sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
         else:
-            render_text(result, sys.stdout, details=details)
+            render_assessment(result, sys.stdout, details=details)
         if html is not None:
             try:
-                html.write_text(render_html(result), encoding="utf-8")
+                html.write_text(render_assessment_html(result), encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"cannot write {html}: {exc.strerror}",
                                  hint="choose a writable path") from None

@@ -4,16 +4,18 @@ then order by hourly price under the group's pricing (on-demand, spot or a commi
 
 from __future__ import annotations
 
-from cloudshift.assess.catalog import Catalog, InstanceType, family_of, squeeze
+from cloudshift.assess.regimes import squeeze
 from cloudshift.assess.results import InstanceChoice, Match
 from cloudshift.assess.workload import ComputeGroup
+from cloudshift.catalog.load import Catalog
+from cloudshift.catalog.records import InstanceType
 
 RUNNERS_UP = 2
 
 # Spellings users write for the same accelerator as the catalogue names it.
 _GPU_ALIASES = {"a10040gb": "a100", "h10080gb": "h100", "a10g24gb": "a10g", "v10016gb": "v100"}
 
-# GCP attaches these to n1 machines; vms.csv has no n1 base prices (see data/SOURCES.md).
+# GCP attaches these to n1 machines; vms.csv has no n1 base prices (catalog/data/PROVENANCE.md).
 _GCP_N1_GPUS = {"t4", "v100", "p100", "p4"}
 
 
@@ -35,18 +37,18 @@ def hourly_price(cat: Catalog, inst: InstanceType, pricing: str) -> float | None
     if pricing == "spot":
         return inst.spot_hour
     if pricing in ("commit_1y", "commit_3y"):
-        discount = cat.commitments.get((inst.provider, pricing))
-        return None if discount is None else inst.price_hour * (1 - discount)
+        commitment = cat.commitments.get((inst.provider, pricing))
+        return None if commitment is None else inst.price_hour * (1 - commitment.discount)
     return inst.price_hour
 
 
 def _year(cat: Catalog, inst: InstanceType) -> int:
-    fam = cat.families.get((inst.provider, family_of(inst.provider, inst.name)))
+    fam = cat.family(inst)
     return fam.year if fam else 0
 
 
 def _choice(cat: Catalog, inst: InstanceType, hourly: float) -> InstanceChoice:
-    fam = cat.families.get((inst.provider, family_of(inst.provider, inst.name)))
+    fam = cat.family(inst)
     return InstanceChoice(inst.name, inst.vcpus, inst.memory_gib, inst.gpu, inst.gpu_count,
                           hourly, fam.year if fam else None, fam.processor if fam else "unknown")
 
@@ -54,7 +56,7 @@ def _choice(cat: Catalog, inst: InstanceType, hourly: float) -> InstanceChoice:
 def _fits(cat: Catalog, inst: InstanceType, group: ComputeGroup) -> bool:
     if group.arch != "any" and inst.arch != group.arch:
         return False
-    fam = cat.families.get((inst.provider, family_of(inst.provider, inst.name)))
+    fam = cat.family(inst)
     if fam is not None and fam.burstable and not group.burstable:
         return False
     if not (group.vcpus.met_by(inst.vcpus) and group.memory_gib.met_by(inst.memory_gib)):
@@ -65,7 +67,7 @@ def _fits(cat: Catalog, inst: InstanceType, group: ComputeGroup) -> bool:
 
 
 def match_group(cat: Catalog, provider: str, region: str, group: ComputeGroup) -> Match:
-    types = cat.instances.get((provider, region), [])
+    types = cat.instances.get(f"{provider}:{region}", ())
     priced: list[tuple[float, InstanceType]] = []
     unpriced = 0
     for inst in types:
@@ -91,7 +93,7 @@ def match_group(cat: Catalog, provider: str, region: str, group: ComputeGroup) -
 def _why_unmet(cat: Catalog, provider: str, region: str, group: ComputeGroup,
                unpriced: int) -> str:
     """Say plainly why no type fits, naming what the region does offer."""
-    types = cat.instances.get((provider, region), [])
+    types = cat.instances.get(f"{provider}:{region}", ())
     where = f"{provider} {region}"
     if unpriced:
         what = "spot price" if group.pricing == "spot" else f"{group.pricing} discount"
@@ -101,7 +103,8 @@ def _why_unmet(cat: Catalog, provider: str, region: str, group: ComputeGroup,
         wanted = gpu_key(group.gpu.model)
         offered = sorted({t.gpu for t in types if t.gpu})
         if wanted not in {gpu_key(g) for g in offered}:
-            elsewhere = sorted({r for (p, r), ts in cat.instances.items() if p == provider
+            elsewhere = sorted({key.split(":", 1)[1] for key, ts in cat.instances.items()
+                                if key.startswith(provider + ":")
                                 and any(gpu_key(t.gpu) == wanted for t in ts)})
             text = (f"{group.name}: GPU {group.gpu.model} is not offered by {provider} in "
                     f"{region} (there: {', '.join(offered) or 'no GPUs'})")
@@ -112,7 +115,7 @@ def _why_unmet(cat: Catalog, provider: str, region: str, group: ComputeGroup,
                 text += ("; GCP attaches it to n1 machines, whose base price is not in the "
                          "data")
                 if gpu_price is not None:
-                    text += f" (the GPU alone lists at ${gpu_price:.2f}/h)"
+                    text += f" (the GPU alone lists at ${gpu_price.price_hour:.2f}/h)"
             return text
     arch_types = [t for t in types if group.arch in ("any", t.arch)]
     if not arch_types:

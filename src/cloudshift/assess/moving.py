@@ -4,17 +4,18 @@ retrieval prices); the transfer planner of ``cloudshift plan`` gives the detaile
 
 from __future__ import annotations
 
-from cloudshift.assess.catalog import Catalog
-from cloudshift.assess.results import CurrentPlatform, MoveComparison, Option
-from cloudshift.assess.workload import Workload
+from cloudshift.assess.results import CurrentPlatform, MoveComparison, PlatformOption
+from cloudshift.assess.tiers import tier_prices
+from cloudshift.assess.workload import WorkloadSpec
+from cloudshift.catalog.load import Catalog
 
 
-def data_volume_gb(workload: Workload) -> float:
+def data_volume_gb(workload: WorkloadSpec) -> float:
     return workload.storage.total_gb + sum(db.storage_gb for db in workload.databases)
 
 
-def move_cost(cat: Catalog, workload: Workload, current: CurrentPlatform,
-              target: Option) -> tuple[float | None, str]:
+def move_cost(cat: Catalog, workload: WorkloadSpec, current: CurrentPlatform,
+              target: PlatformOption) -> tuple[float | None, str]:
     volume = data_volume_gb(workload)
     if current.provider == "on_prem":
         return 0.0, (f"{volume:,.0f} GB uploaded from on-premises: the clouds charge no "
@@ -23,25 +24,27 @@ def move_cost(cat: Catalog, workload: Workload, current: CurrentPlatform,
         return 0.0, "already there"
     if current.region is None:
         return None, "unknown: the current region is not given (current.region)"
-    net = cat.network.get((current.provider, current.region))
+    here = f"{current.provider}:{current.region}"
+    net = cat.network.get(here)
     if net is None:
         return None, (f"unknown: no network price data for {current.provider} "
                       f"{current.region}")
     same_cloud = current.provider == target.provider
-    rate = net.inter_region_per_gb if same_cloud else net.internet_egress_per_gb
+    rate = (net.inter_region_gb if same_cloud else net.internet_egress_gb).value
     kind = "inter-region" if same_cloud else "internet"
     cost = volume * rate
     basis = f"{volume:,.0f} GB x ${rate}/GB {kind} egress from {current.provider} {current.region}"
     for cls in ("cool", "archive"):
         gb = getattr(workload.storage, cls).gb
-        sp = cat.storage.get((current.provider, current.region, cls))
+        sp = tier_prices(cat, here, cls)
         if gb and sp is not None and sp.retrieval_per_gb:
             cost += gb * sp.retrieval_per_gb
             basis += f" + {gb:,.0f} GB {cls} retrieval x ${sp.retrieval_per_gb}/GB"
     return cost, basis
 
 
-def compare(cat: Catalog, workload: Workload, current: CurrentPlatform, target: Option) -> None:
+def compare(cat: Catalog, workload: WorkloadSpec, current: CurrentPlatform,
+            target: PlatformOption) -> None:
     saving = None if current.monthly_usd is None else current.monthly_usd - target.monthly_usd
     cost, basis = move_cost(cat, workload, current, target)
     if basis == "already there":

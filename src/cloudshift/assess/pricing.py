@@ -3,12 +3,13 @@ facts the scores rest on (composite SLA of the services used, certifications hel
 
 from __future__ import annotations
 
-from cloudshift.assess.catalog import REGIMES, Catalog, Region, squeeze
 from cloudshift.assess.matching import match_group
-from cloudshift.assess.results import CostLine, Option
-from cloudshift.assess.workload import Workload
-
-STORAGE_CLASSES = ("hot", "cool", "archive")
+from cloudshift.assess.regimes import REGIMES, canonical_regime
+from cloudshift.assess.results import CostLine, PlatformOption
+from cloudshift.assess.tiers import TIERS, tier_prices
+from cloudshift.assess.workload import WorkloadSpec
+from cloudshift.catalog.load import Catalog
+from cloudshift.catalog.regions import Region
 
 
 def _db_region_factor(cat: Catalog, provider: str, region: str,
@@ -16,15 +17,15 @@ def _db_region_factor(cat: Catalog, provider: str, region: str,
     """Managed databases are priced in one reference region; other regions are scaled by how a
     comparable general-purpose VM is priced there (see docs/assessment.md)."""
     def price(reg: str) -> float | None:
-        return next((t.price_hour for t in cat.instances.get((provider, reg), [])
-                     if t.name == reference_vm), None)
+        inst = cat.instance(f"{provider}:{reg}", reference_vm)
+        return None if inst is None else inst.price_hour
     here, ref = price(region), price(reference_region)
     return None if here is None or ref is None or ref == 0 else here / ref
 
 
-def price_option(cat: Catalog, workload: Workload, region: Region) -> Option:
-    p, r = region.provider, region.name
-    opt = Option(p, r, region.location, region.zones)
+def price_option(cat: Catalog, workload: WorkloadSpec, region: Region) -> PlatformOption:
+    p, r = region.provider, region.code
+    opt = PlatformOption(p, r, region.location, region.zones)
 
     for group in workload.compute:
         m = match_group(cat, p, r, group)
@@ -39,12 +40,12 @@ def price_option(cat: Catalog, workload: Workload, region: Region) -> Option:
             f"{group.count} x {m.chosen.name} x {group.hours_per_month:g} h x "
             f"${m.chosen.hourly_usd:.4f}/h ({basis})"))
 
-    used = [(c, getattr(workload.storage, c)) for c in STORAGE_CLASSES]
+    used = [(c, getattr(workload.storage, c)) for c in TIERS]
     for cls, spec in used:
         if not (spec.gb or spec.writes_per_month or spec.reads_per_month
                 or spec.retrieved_gb_per_month):
             continue
-        sp = cat.storage.get((p, r, cls))
+        sp = tier_prices(cat, region.key, cls)
         if sp is None:
             opt.problems.append(f"no {cls} storage price data for {p} {r}")
             continue
@@ -62,21 +63,21 @@ def price_option(cat: Catalog, workload: Workload, region: Region) -> Option:
 
     net = workload.network
     if net.internet_egress_gb or net.inter_region_egress_gb:
-        np_ = cat.network.get((p, r))
+        np_ = cat.network.get(region.key)
         if np_ is None:
             opt.problems.append(f"no network price data for {p} {r}")
         else:
             billable = max(0.0, net.internet_egress_gb - np_.free_internet_gb)
+            internet, inter = np_.internet_egress_gb.value, np_.inter_region_gb.value
             if net.internet_egress_gb:
                 opt.lines.append(CostLine(
-                    "network", "internet egress", billable * np_.internet_egress_per_gb,
+                    "network", "internet egress", billable * internet,
                     f"({net.internet_egress_gb:g} GB - {np_.free_internet_gb:g} GB free) x "
-                    f"${np_.internet_egress_per_gb}/GB"))
+                    f"${internet}/GB"))
             if net.inter_region_egress_gb:
                 opt.lines.append(CostLine(
-                    "network", "inter-region egress",
-                    net.inter_region_egress_gb * np_.inter_region_per_gb,
-                    f"{net.inter_region_egress_gb:g} GB x ${np_.inter_region_per_gb}/GB"))
+                    "network", "inter-region egress", net.inter_region_egress_gb * inter,
+                    f"{net.inter_region_egress_gb:g} GB x ${inter}/GB"))
 
     for db in workload.databases:
         dp = cat.databases.get((p, db.engine))
@@ -104,7 +105,7 @@ def price_option(cat: Catalog, workload: Workload, region: Region) -> Option:
     return opt
 
 
-def _sla(cat: Catalog, workload: Workload, region: Region, opt: Option) -> None:
+def _sla(cat: Catalog, workload: WorkloadSpec, region: Region, opt: PlatformOption) -> None:
     """Composite SLA = product of the SLAs of the services the workload runs on."""
     p = region.provider
     services: list[tuple[str, str, str, str]] = []
@@ -112,7 +113,7 @@ def _sla(cat: Catalog, workload: Workload, region: Region, opt: Option) -> None:
         multi = group.count >= 2 and region.zones >= 2
         services.append((group.name, "compute", "multi_zone" if multi else "single",
                          f"{group.count} instance(s)"))
-    warmest = next((c for c in STORAGE_CLASSES if getattr(workload.storage, c).gb), None)
+    warmest = next((c for c in TIERS if getattr(workload.storage, c).gb), None)
     if warmest:
         services.append((f"{warmest} storage", f"storage_{warmest}", "any", "warmest class used"))
     for db in workload.databases:
@@ -139,12 +140,8 @@ def _sla(cat: Catalog, workload: Workload, region: Region, opt: Option) -> None:
                                 f"{opt.sla_percent:.3f}% combined")
 
 
-def canonical_regime(text: str) -> str | None:
-    return next((r for r in REGIMES if squeeze(r) == squeeze(text)), None)
-
-
-def _compliance(cat: Catalog, workload: Workload, region: Region, opt: Option) -> None:
-    certs = cat.compliance.get(region.provider, [])
+def _compliance(cat: Catalog, workload: WorkloadSpec, region: Region, opt: PlatformOption) -> None:
+    certs = cat.compliance.get(region.provider, ())
     held = {c.regime for c in certs if c.covers(region)}
     opt.certifications = [r for r in REGIMES if r in held]
     for wanted in workload.requirements.compliance:
@@ -154,7 +151,7 @@ def _compliance(cat: Catalog, workload: Workload, region: Region, opt: Option) -
         scoped = [c for c in certs if c.regime == regime]
         if scoped:
             opt.problems.append(f"{regime}: {region.provider} holds it only for {scoped[0].scope} "
-                                f"regions, not {region.name} ({region.location}, "
+                                f"regions, not {region.code} ({region.location}, "
                                 f"{region.country})")
         else:
             opt.problems.append(f"{regime}: no {region.provider} certification in the data")

@@ -6,19 +6,29 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-from cloudshift.assess.catalog import (
-    EEA_COUNTRIES,
-    EU_COUNTRIES,
-    PROVIDERS,
-    Catalog,
-    Region,
-)
 from cloudshift.assess.results import Exclusion
+from cloudshift.catalog.load import Catalog
+from cloudshift.catalog.regions import PROVIDERS, Region
 from cloudshift.core.errors import ConfigError, UsageError
 
+EU_COUNTRIES = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"})
+EEA_COUNTRIES = EU_COUNTRIES | {"IS", "LI", "NO"}
 CONTINENTS = ("north-america", "south-america", "europe", "asia", "oceania", "africa")
 RESIDENCY_HELP = ("EU, EEA, a continent (" + ", ".join(CONTINENTS) +
                   ") or a two-letter country code (US, DE, ...)")
+
+
+def priced_regions(cat: Catalog, provider: str) -> list[str]:
+    """Codes of the provider's regions with instance prices: the ones an option can be."""
+    return sorted(key.split(":", 1)[1] for key in cat.instances
+                  if key.startswith(provider + ":"))
+
+
+def region_names(cat: Catalog) -> list[str]:
+    """Every region a workload may name: described in regions.csv, or priced."""
+    return sorted(set(cat.regions) | set(cat.instances))
 
 
 def parse_providers(text: str | None) -> list[str]:
@@ -67,7 +77,7 @@ def resolve_region(cat: Catalog, text: str, providers: Sequence[str], where: str
     """'aws:eu-west-1' or a bare 'eu-west-1' -> the Region, or an error naming close names."""
     name = text.strip()
     provider, sep, bare = name.partition(":")
-    keys = cat.all_region_keys()
+    keys = region_names(cat)
     if sep:
         hits = [k for k in keys if k == f"{provider.lower()}:{bare}"]
     else:
@@ -81,8 +91,7 @@ def resolve_region(cat: Catalog, text: str, providers: Sequence[str], where: str
     if len(hits) > 1:
         raise ConfigError(f"{where}: '{name}' is a region of several providers",
                           hint="write it as " + " or ".join(hits))
-    p, r = hits[0].split(":", 1)
-    region = cat.region(p, r)
+    region = cat.regions.get(hits[0])
     if region is None:
         # A priced region missing from regions.csv: its zones and country are unknown.
         raise ConfigError(f"{where}: region {hits[0]} has prices but no entry in regions.csv",
@@ -103,29 +112,29 @@ def select_regions(cat: Catalog, providers: Sequence[str], named: Sequence[Regio
             if not pool:
                 continue
         else:
-            pool = sorted((r for (p, _), r in cat.regions.items() if p == provider),
-                          key=lambda r: r.name)
+            pool = sorted((r for r in cat.regions.values() if r.provider == provider),
+                          key=lambda r: r.code)
         outside = [r for r in pool if residency and not any(_residency_match(r, t)
                                                             for t in residency)]
         inside = [r for r in pool if r not in outside]
-        unpriced = [r for r in inside if (provider, r.name) not in cat.instances]
-        priced = [r for r in inside if (provider, r.name) in cat.instances]
+        unpriced = [r for r in inside if r.key not in cat.instances]
+        priced = [r for r in inside if r.key in cat.instances]
         for r in outside:
-            excluded.append(Exclusion(provider, r.name, f"outside the residency area {area} "
+            excluded.append(Exclusion(provider, r.code, f"outside the residency area {area} "
                                                        f"({r.location}, {r.country})"))
         if named or residency:
             for r in unpriced:
                 excluded.append(Exclusion(
-                    provider, r.name, "no price data for this region (instance prices cover "
-                    + ", ".join(cat.priced_regions(provider)) + ")"))
+                    provider, r.code, "no price data for this region (instance prices cover "
+                    + ", ".join(priced_regions(cat, provider)) + ")"))
         chosen.extend(priced)
         if not priced:
             parts = []
             if outside:
-                parts.append(f"{', '.join(r.name for r in outside)} "
+                parts.append(f"{', '.join(r.code for r in outside)} "
                              f"{'is' if len(outside) == 1 else 'are'} outside {area}")
             if unpriced:
-                parts.append(f"{', '.join(r.name for r in unpriced)} "
+                parts.append(f"{', '.join(r.code for r in unpriced)} "
                              f"{'has' if len(unpriced) == 1 else 'have'} no price data")
             unmet.append(f"{provider}: no region can be priced: " + "; ".join(parts))
     return chosen, excluded, unmet

@@ -1,4 +1,5 @@
-"""What an assessment answers, as plain typed data: the CLI, JSON and HTML render it."""
+"""What an assessment answers, as plain typed data: the CLI, JSON and HTML render it
+(:mod:`cloudshift.render.assess`, :mod:`cloudshift.render.assess_html`)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class MoveComparison:
 
 
 @dataclass
-class Option:
+class PlatformOption:
     """One provider and region, priced and (when it meets every requirement) scored."""
 
     provider: str
@@ -118,19 +119,19 @@ class CurrentPlatform:
 class Assessment:
     workload: str
     weights: dict[str, float]
-    options: list[Option]  # ranked options first, then those that miss a requirement
+    options: list[PlatformOption]  # ranked options first, then those that miss a requirement
     excluded: list[Exclusion]
     unmet: list[str]  # provider-level statements of what cannot be met
     notes: list[str]
     current: CurrentPlatform | None
-    data: dict[str, str]  # table -> origin (packaged or the user's override)
+    data: dict[str, str]  # catalogue table -> origin (packaged, the user's file, updated)
 
     @property
-    def ranked(self) -> list[Option]:
+    def ranked(self) -> list[PlatformOption]:
         return [o for o in self.options if o.rank is not None]
 
-    def best_per_provider(self) -> list[Option]:
-        seen: dict[str, Option] = {}
+    def best_per_provider(self) -> list[PlatformOption]:
+        seen: dict[str, PlatformOption] = {}
         for option in self.ranked:
             seen.setdefault(option.provider, option)
         return list(seen.values())

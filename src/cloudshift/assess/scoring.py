@@ -7,8 +7,8 @@ import difflib
 import math
 from collections.abc import Mapping, Sequence
 
-from cloudshift.assess.catalog import REGIMES
-from cloudshift.assess.results import CRITERIA, Option, Score
+from cloudshift.assess.regimes import REGIMES
+from cloudshift.assess.results import CRITERIA, PlatformOption, Score
 from cloudshift.core.errors import UsageError
 
 DEFAULT_WEIGHTS = {"cost": 0.4, "performance": 0.15, "reliability": 0.2, "security": 0.15,
@@ -58,7 +58,7 @@ def parse_weights(text: str | None, from_file: Mapping[str, float] | None) -> di
     return {c: raw.get(c, 0.0) / total for c in CRITERIA}
 
 
-def score_options(options: Sequence[Option], weights: Mapping[str, float],
+def score_options(options: Sequence[PlatformOption], weights: Mapping[str, float],
                   required_regimes: Sequence[str]) -> None:
     """Fill scores, total and rank of the eligible options (scores are relative to the best)."""
     ok = [o for o in options if o.eligible]
@@ -130,7 +130,7 @@ def reliability_score(sla_percent: float) -> float:
     return max(0.0, min(100.0, 25 * nines(sla_percent)))
 
 
-def _mean_year(o: Option) -> float | None:
+def _mean_year(o: PlatformOption) -> float | None:
     """Launch year of the chosen families, weighted by what each group costs."""
     pairs = [(m.chosen.family_year, m.monthly_usd) for m in o.matches
              if m.chosen and m.chosen.family_year is not None]

@@ -128,7 +128,10 @@ class Current(_Strict):
     monthly_cost_usd: float | None = Field(default=None, ge=0)
 
 
-class Workload(_Strict):
+class WorkloadSpec(_Strict):
+    """A workload file: what a team runs (compute groups, storage, network, databases), what
+    it requires and where it runs today."""
+
     name: str = "workload"
     compute: list[ComputeGroup] = Field(default_factory=list)
     storage: Storage = Storage()
@@ -206,7 +209,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def load_workload(path: str | Path) -> Workload:
+def load_workload(path: str | Path) -> WorkloadSpec:
     """Read and check a workload file; every mistake is reported with its line."""
     p = Path(path)
     try:
@@ -217,13 +220,13 @@ def load_workload(path: str | Path) -> Workload:
     return workload_from_text(text, str(p))
 
 
-def workload_from_text(text: str, source: str = "workload.yaml") -> Workload:
+def workload_from_text(text: str, source: str = "workload.yaml") -> WorkloadSpec:
     data, lines = parse_yaml(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the workload must be a YAML mapping (compute:, storage:, "
                           "...)", hint="see examples/webshop.yaml")
     try:
-        workload = Workload.model_validate(data)
+        workload = WorkloadSpec.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

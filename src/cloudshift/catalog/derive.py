@@ -1,14 +1,15 @@
 """Rebuild the shipped throughput, egress and VM tables from the Skyplane and SkyPilot data.
 
-Run once by a maintainer (``python -m cloudshift.cost.derive ../shared/data``); the result is
-committed under ``cost/data/`` with its provenance. Kept in the package so the derivation is
-reproducible and reviewable rather than a one-off.
+Run once by a maintainer (``python -m cloudshift.catalog.derive ../shared/data``); the result
+is committed under ``catalog/data/`` with its provenance (``PROVENANCE.md``). Kept in the
+package so the derivation is reproducible and reviewable rather than a one-off.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import shutil
 import statistics
 import sys
 from collections import defaultdict
@@ -57,21 +58,15 @@ def derive_egress(src: Path, out: Path) -> int:
     return len(rows)
 
 
-def derive_vms(src: Path, out: Path) -> int:
-    n = 0
-    with src.open(newline="") as fh, out.open("w", newline="") as oh:
-        w = csv.writer(oh, lineterminator="\n")
-        w.writerow(["region", "instance_type", "vcpus", "usd_per_hour"])
-        rows = sorted(csv.DictReader(fh), key=lambda r: (r["cloud"], r["region"],
-                                                         r["instance_type"]))
-        for row in rows:
-            # Copy workers need network and CPU, not accelerators.
-            if row["accelerator"] or not row["instance_type"]:
-                continue
-            w.writerow([f"{row['cloud']}:{row['region']}", row["instance_type"], row["vcpus"],
-                        row["price_hour_usd"]])
-            n += 1
-    return n
+def copy_vms(prices: Path, out: Path) -> int:
+    """The SkyPilot snapshot's two tables, unchanged: the planner takes the CPU-only rows as
+    worker VMs, the assessment every row."""
+    rows = 0
+    for name in ("vms.csv", "gcp_accelerators.csv"):
+        shutil.copyfile(prices / name, out / name)
+        with (out / name).open(newline="") as fh:
+            rows += sum(1 for _ in csv.DictReader(fh))
+    return rows
 
 
 def main(argv: list[str]) -> int:
@@ -79,7 +74,7 @@ def main(argv: list[str]) -> int:
     print("throughput pairs", derive_throughput(shared / "skyplane" / "throughput.csv",
                                                 DATA / "throughput.csv"))
     print("egress pairs", derive_egress(shared / "skyplane" / "cost.csv", DATA / "egress.csv"))
-    print("vm rows", derive_vms(shared / "prices" / "vms.csv", DATA / "vms.csv"))
+    print("vm and gpu rows", copy_vms(shared / "prices", DATA))
     return 0
 
 

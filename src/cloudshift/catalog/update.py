@@ -5,8 +5,9 @@
 - Google Cloud: the Cloud Billing Catalog API for Cloud Storage (needs an API key).
 
 The result goes to ``$CLOUDSHIFT_HOME/prices/storage.csv`` (the installed package may be
-read-only), with the fetch date as each row's date; the planner prefers those rows to the
-shipped ones. Endpoints are parameters so tests serve recorded responses from a local server.
+read-only), with the fetch date as each row's date; the catalogue lays those rates over the
+shipped ones, for the planner and the assessment alike. Endpoints are parameters so tests
+serve recorded responses from a local server.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cloudshift.catalog.load import load_catalog, user_prices_dir
+from cloudshift.catalog.records import STORAGE_FIELDS
+from cloudshift.catalog.regions import REFERENCE_REGION, parse_region
+from cloudshift.catalog.storage import UPDATED_FILE
 from cloudshift.core.errors import ConfigError, UsageError
-from cloudshift.cost.prices import DEFAULT_REGION, STORAGE_FIELDS, PriceBook, user_prices_dir
 
 AWS_URL = "https://pricing.us-east-1.amazonaws.com"
 AZURE_URL = "https://prices.azure.com"
@@ -251,30 +255,30 @@ def update(regions: Iterable[str] = (), *, folder: Path | None = None,
            gcp_api_key: str | None = None, fetch: Fetch = http_json,
            endpoints: dict[str, str] | None = None, today: str | None = None) -> UpdateResult:
     """Fetch current list prices for ``regions`` (default: one per provider) and write them."""
-    book = PriceBook.load()
-    wanted = [book.region(r) for r in regions] or [book.region(r)
-                                                     for r in DEFAULT_REGION.values()]
+    known = load_catalog().route_regions()
+    wanted = [parse_region(r, known) for r in list(regions) or REFERENCE_REGION.values()]
     base = {"aws": AWS_URL, "azure": AZURE_URL, "gcp": GCP_URL, **(endpoints or {})}
     date = today or datetime.now(UTC).date().isoformat()
-    result = UpdateResult((folder or user_prices_dir()) / "storage.csv")
+    result = UpdateResult((folder or user_prices_dir()) / UPDATED_FILE)
     fetched: list[dict[str, str]] = []
-    for region in wanted:
-        if region.provider == "gcp" and not gcp_api_key:
+    for provider, code in wanted:
+        region = f"{provider}:{code}" if code else provider
+        if provider == "gcp" and not gcp_api_key:
             result.skipped.append(f"{region}: the Cloud Billing Catalog needs an API key "
                                   "(--gcp-api-key or CLOUDSHIFT_GCP_API_KEY)")
             continue
-        if region.provider == "aws":
-            rows = aws_rows(str(region), fetch, base["aws"])
-        elif region.provider == "azure":
-            rows = azure_rows(str(region), fetch, base["azure"])
-        elif region.provider == "gcp":
+        if provider == "aws":
+            rows = aws_rows(region, fetch, base["aws"])
+        elif provider == "azure":
+            rows = azure_rows(region, fetch, base["azure"])
+        elif provider == "gcp":
             assert gcp_api_key is not None
-            rows = gcp_rows(str(region), fetch, gcp_api_key, base["gcp"])
+            rows = gcp_rows(region, fetch, gcp_api_key, base["gcp"])
         else:
             raise UsageError(f"cannot update prices for {region}")
         if not rows:
             result.skipped.append(f"{region}: the API returned no storage prices we know")
-        src_id, title, url = SOURCES[region.provider]
+        src_id, title, url = SOURCES[provider]
         for row in rows.values():
             row.update({"source": src_id, "source_title": title, "url": url, "as_of": date})
             fetched.append(row)

@@ -1,6 +1,6 @@
 """The cost and time model: ``C = C_s + C_d + C_v`` and ``T`` for one way of doing the move.
 
-Pure arithmetic over a :class:`Workload` (what moves, summarised) and a :class:`PriceBook`;
+Pure arithmetic over a :class:`TransferWorkload` (what moves, summarised) and a :class:`PriceBook`;
 no listing, no I/O, so the tests can pin hand-computed results for workloads that would be
 impossible to create for real (50 million objects).
 
@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cloudshift.cost.prices import GB, Price, PriceBook, Region, Tier
+from cloudshift.catalog.regions import Region
+from cloudshift.cost.prices import GB, Price, PriceBook, Tier
 
 KiB, MiB = 1024, 1024**2
 # Skyplane's gateways keep 32 connections per VM; the copy engine's default is 16 transfers.
@@ -59,7 +60,7 @@ class ClassTotals:
 
 
 @dataclass
-class Workload:
+class TransferWorkload:
     """What would move, summarised. Build it with :meth:`add` (or from a listing)."""
 
     part_size: int
@@ -90,7 +91,7 @@ class Workload:
     @classmethod
     def of(cls, items: Iterable[tuple[int, str, int]], *, part_size: int = 16 * MiB,
            dst_provider: str = "gcp", src_listed: int | None = None, dst_listed: int = 0
-           ) -> Workload:
+           ) -> TransferWorkload:
         """From ``(size, storage_class, count)`` groups: a synthetic workload for what-ifs."""
         wl = cls(part_size=part_size, dst_provider=dst_provider, dst_listed=dst_listed)
         for size, storage_class, count in items:
@@ -98,7 +99,7 @@ class Workload:
         wl.src_listed = wl.objects if src_listed is None else src_listed
         return wl
 
-    def scaled(self, factor: float) -> Workload:
+    def scaled(self, factor: float) -> TransferWorkload:
         def s(n: int) -> int:
             return round(n * factor)
         return replace(
@@ -185,7 +186,7 @@ class ServiceFees:
         return max((r.hours for r in self.restores), default=0.0)
 
 
-def service_fees(book: PriceBook, wl: Workload, src: Region, dst: Region, dst_class: str
+def service_fees(book: PriceBook, wl: TransferWorkload, src: Region, dst: Region, dst_class: str
                  ) -> ServiceFees:
     """``C_s``: the same for every route, since the same requests hit the same two stores."""
     term = Term("C_s")
@@ -267,7 +268,7 @@ class Timing:
         return self.seconds + self.restore_seconds
 
 
-def _request_bound(wl: Workload, conc_rps: float, book: PriceBook, src: Region, dst: Region
+def _request_bound(wl: TransferWorkload, conc_rps: float, book: PriceBook, src: Region, dst: Region
                    ) -> tuple[float, str, list[Price]]:
     """Seconds the request rate alone needs, and what bounds it."""
     used: list[Price] = []
@@ -290,7 +291,7 @@ def _request_bound(wl: Workload, conc_rps: float, book: PriceBook, src: Region, 
     return t_r, f"{read_by} ({read_rps:g} reads/s)", used
 
 
-def cloud_timing(book: PriceBook, wl: Workload, route: list[Region], workers: int,
+def cloud_timing(book: PriceBook, wl: TransferWorkload, route: list[Region], workers: int,
                  worker_types: list[str], restore_hours: float) -> Timing:
     """``T`` for ``workers`` VMs per hop: measured Gbit/s per VM pair x workers, capped by the
     VMs' network, and by the request rates for small objects."""
@@ -332,7 +333,7 @@ class ProbeRate:
                 "elapsed_s": round(self.elapsed, 3), "transfers": self.transfers}
 
 
-def local_timing(book: PriceBook, wl: Workload, src: Region, dst: Region, link_gbps: float,
+def local_timing(book: PriceBook, wl: TransferWorkload, src: Region, dst: Region, link_gbps: float,
                  restore_hours: float, probe: ProbeRate | None = None) -> Timing:
     """``T`` when cloudshift runs on the user's machine: the link (or the probe) bounds it."""
     if probe is not None:

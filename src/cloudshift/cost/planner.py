@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cloudshift.catalog.regions import LOCAL, Region
 from cloudshift.core.errors import ConfigError, UsageError
 from cloudshift.core.paths import jobs_root
 from cloudshift.core.redact import describe
@@ -27,22 +28,14 @@ from cloudshift.cost.model import (
     Restore,
     Term,
     Timing,
-    Workload,
+    TransferWorkload,
     cloud_timing,
     egress_fees,
     local_timing,
     service_fees,
     vm_fees,
 )
-from cloudshift.cost.prices import (
-    DEFAULT_REGION,
-    GB,
-    LOCAL,
-    SCHEME_PROVIDER,
-    Price,
-    PriceBook,
-    Region,
-)
+from cloudshift.cost.prices import DEFAULT_REGION, GB, SCHEME_PROVIDER, Price, PriceBook
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ObjectInfo
 from cloudshift.transfer.engine import check_overlap, decide
@@ -77,7 +70,7 @@ def parse_duration(text: str | float) -> float:
 
 
 @dataclass
-class Option:
+class TransferOption:
     """One way of doing the move, priced and timed."""
 
     name: str
@@ -152,9 +145,9 @@ class Plan:
     src_region: str
     dst_region: str
     dst_class: str
-    workload: Workload
-    options: list[Option]
-    best: Option
+    workload: TransferWorkload
+    options: list[TransferOption]
+    best: TransferOption
     restores: list[Restore]
     running: RunningCost
     deadline_s: float | None = None
@@ -192,8 +185,9 @@ class Plan:
 
 
 # --- regions -------------------------------------------------------------------------------------
-def resolve_region(book: PriceBook, uri: str, given: str | None, side: str,
-                   warnings: list[str]) -> Region:
+def location_region(book: PriceBook, uri: str, given: str | None, side: str,
+                    warnings: list[str]) -> Region:
+    """The region a location is priced in: the one given, or its provider's default (said)."""
     scheme = parse(uri).scheme
     provider = SCHEME_PROVIDER[scheme]
     if given is None:
@@ -218,7 +212,7 @@ def _relays(book: PriceBook, src: Region, dst: Region) -> list[Region]:
     direct = book.measured(src, dst) or 0.0
     scored: list[tuple[float, str]] = []
     for name in book.known_regions():
-        via = Region(*name.split(":", 1))
+        via = book.catalog.region(name)
         if via in (src, dst):
             continue
         a, b = book.measured(src, via), book.measured(via, dst)
@@ -228,11 +222,11 @@ def _relays(book: PriceBook, src: Region, dst: Region) -> list[Region]:
         if rate > direct * RELAY_GAIN:
             scored.append((rate, name))
     scored.sort(reverse=True)
-    return [Region(*n.split(":", 1)) for _, n in scored[:MAX_RELAYS]]
+    return [book.catalog.region(n) for _, n in scored[:MAX_RELAYS]]
 
 
-def _choose(options: list[Option], deadline_s: float | None, budget: float | None,
-            warnings: list[str]) -> Option:
+def _choose(options: list[TransferOption], deadline_s: float | None, budget: float | None,
+            warnings: list[str]) -> TransferOption:
     for o in options:
         o.meets = ((deadline_s is None or o.time_s <= deadline_s)
                    and (budget is None or o.total_usd <= budget))
@@ -265,7 +259,7 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
-def plan_workload(workload: Workload, *, src_region: str | Region,
+def plan_workload(workload: TransferWorkload, *, src_region: str | Region,
                   dst_region: str | Region, dst_class: str | None = None,
                   deadline: str | float | None = None, budget: float | None = None,
                   workers: int | None = None, worker_type: str | None = None,
@@ -299,7 +293,7 @@ def plan_workload(workload: Workload, *, src_region: str | Region,
 
     fees = service_fees(book, workload, s, d, cls)
     notes.extend(fees.warnings)
-    options: list[Option] = []
+    options: list[TransferOption] = []
     if not s.local and not d.local and workers != 0:
         counts = (workers,) if workers else WORKER_COUNTS
         routes = [[s, d]] + [[s, via, d] for via in _relays(book, s, d)]
@@ -313,7 +307,7 @@ def plan_workload(workload: Workload, *, src_region: str | Region,
                                   timing.seconds)
                 notes.extend(timing.warnings + w1 + w2)
                 label = ("direct" if len(route) == 2 else f"relay via {route[1]}")
-                options.append(Option(f"{label}, {n} x {types[0]}", "vm",
+                options.append(TransferOption(f"{label}, {n} x {types[0]}", "vm",
                                       [str(r) for r in route], n, types, timing, fees.term,
                                       c_d, c_v))
     link = link_gbps or DEFAULT_LINK_GBPS
@@ -328,7 +322,7 @@ def plan_workload(workload: Workload, *, src_region: str | Region,
         label += f" (link {link:g} Gbit/s assumed; pass --link-gbps or --probe)"
     else:
         label += f" (link {link:g} Gbit/s)"
-    options.append(Option(label, "local", [str(s), "this machine", str(d)], 0, [], timing,
+    options.append(TransferOption(label, "local", [str(s), "this machine", str(d)], 0, [], timing,
                           fees.term, c_d, Term("C_v")))
     for o in options:
         o._gb = workload.gb
@@ -342,7 +336,7 @@ def plan_workload(workload: Workload, *, src_region: str | Region,
                 list(dict.fromkeys(notes)), sorted(book.used.values(), key=lambda p: p.key))
 
 
-def _running(book: PriceBook, wl: Workload, s: Region, d: Region, cls: str, one_time: float
+def _running(book: PriceBook, wl: TransferWorkload, s: Region, d: Region, cls: str, one_time: float
              ) -> RunningCost:
     src_total = 0.0
     src_prices: list[Price] = []
@@ -370,7 +364,7 @@ def summarize(src_uri: str, dst_uri: str, *, book: PriceBook, src_region: Region
               dst_region: Region, part_size: int = DEFAULT_PART_SIZE,
               include: Sequence[str] = (), exclude: Sequence[str] = (),
               src_endpoint: str | None = None, dst_endpoint: str | None = None,
-              sample: int | None = None) -> tuple[Workload, bool, list[ObjectInfo], Any]:
+              sample: int | None = None) -> tuple[TransferWorkload, bool, list[ObjectInfo], Any]:
     """List both sides with the engine's march and decide per object like ``copy`` would.
 
     Returns the workload, whether ``sample`` cut the listing short, a reservoir sample of
@@ -384,7 +378,7 @@ def summarize(src_uri: str, dst_uri: str, *, book: PriceBook, src_region: Region
     dst.check()
     keep = KeyFilter(include, exclude)
     dst_provider = dst_region.provider
-    wl = Workload(part_size=part_size, dst_provider=dst_provider)
+    wl = TransferWorkload(part_size=part_size, dst_provider=dst_provider)
     rng = random.Random(0)
     reservoir: list[ObjectInfo] = []
     truncated = False
@@ -455,8 +449,8 @@ def plan(src: str, dst: str, *, src_region: str | None = None, dst_region: str |
                          hint="give the most the move may cost in USD, e.g. --budget 500")
     if transfers < 1:
         raise UsageError(f"--transfers must be at least 1 (got {transfers})")
-    s = resolve_region(book, src, src_region, "src", notes)
-    d = resolve_region(book, dst, dst_region, "dst", notes)
+    s = location_region(book, src, src_region, "src", notes)
+    d = location_region(book, dst, dst_region, "dst", notes)
     wl, truncated, candidates, src_store = summarize(
         src, dst, book=book, src_region=s, dst_region=d, part_size=part_size, include=include,
         exclude=exclude, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint, sample=sample)
@@ -519,5 +513,5 @@ def load_plan(path: Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["Option", "Plan", "RunningCost", "Workload", "copy_job_id", "load_plan",
-           "parse_duration", "plan", "plan_workload", "save_plan"]
+__all__ = ["Plan", "RunningCost", "TransferOption", "TransferWorkload", "copy_job_id",
+           "load_plan", "parse_duration", "plan", "plan_workload", "save_plan"]

@@ -1,10 +1,10 @@
-"""Price and throughput tables shipped with the package, with the source and date of each value.
+"""The planner's prices: catalogue figures as citable, overridable :class:`Price` objects.
 
 Every number the planner uses comes out of a :class:`PriceBook` as a :class:`Price` that names
 where it came from, so a plan can print "0.09 USD/GB (Amazon EC2 On-Demand pricing, 2026-11)"
-next to every term. Users override any value with ``--prices FILE`` (enterprise discounts,
-committed-use contracts); ``cloudshift prices update`` writes refreshed tables under
-``$CLOUDSHIFT_HOME/prices/`` which win over the shipped ones.
+next to every term. The figures are the one catalogue's (:mod:`cloudshift.catalog`, which the
+assessment reads too, including what ``cloudshift prices update`` refreshed); users override
+any value for one plan with ``--prices FILE`` (enterprise discounts, committed-use contracts).
 
 Units: money in USD, data in GB where 1 GB = 2**30 bytes (the providers bill binary
 gigabytes), throughput in Gbit/s (10**9 bits per second).
@@ -19,23 +19,23 @@ import io
 import json
 import statistics
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from importlib import resources
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from cloudshift.catalog.load import Catalog, load_catalog
+from cloudshift.catalog.records import STORAGE_FIELDS, Source
+from cloudshift.catalog.regions import LOCAL, REFERENCE_REGION, Region, parse_region
 from cloudshift.core.errors import ConfigError, UsageError
-from cloudshift.core.paths import state_home
 
 GB = 2**30
-PROVIDERS = ("aws", "gcp", "azure")
 # The provider each URI scheme lives on; file:// and mem:// run wherever cloudshift runs.
 SCHEME_PROVIDER = {"s3": "aws", "gs": "gcp", "az": "azure", "file": "local", "mem": "local"}
-DEFAULT_REGION = {"aws": "aws:us-east-1", "gcp": "gcp:us-central1", "azure": "azure:eastus"}
+# Assumed when a region is not given: the region whose list prices the catalogue ships.
+DEFAULT_REGION = REFERENCE_REGION
 DEFAULT_CLASS = {"aws": "STANDARD", "gcp": "STANDARD", "azure": "HOT"}
-STORAGE_FIELDS = ("gb_month", "write_1k", "read_1k", "retrieval_gb", "restore_gb",
-                  "restore_1k", "restore_hours")
 _UNITS = {"gb_month": "USD/GB-month", "write_1k": "USD/1,000 writes",
           "read_1k": "USD/1,000 reads", "retrieval_gb": "USD/GB retrieved",
           "restore_gb": "USD/GB restored", "restore_1k": "USD/1,000 restore requests",
@@ -43,14 +43,8 @@ _UNITS = {"gb_month": "USD/GB-month", "write_1k": "USD/1,000 writes",
 # Aliases seen in listings: GCS legacy names, Azure's capitalised tiers.
 _CLASS_ALIASES = {"REGIONAL": "STANDARD", "MULTI_REGIONAL": "STANDARD",
                   "DURABLE_REDUCED_AVAILABILITY": "STANDARD", "GLACIER_FLEXIBLE": "GLACIER"}
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    id: str
-    title: str
-    url: str
-    as_of: str
+# Ingress from a user's own machine is free; the page that says so, per provider.
+_INGRESS_PAGE = {"aws": "aws-ec2-dto", "gcp": "gcp-network", "azure": "azure-bandwidth"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +69,6 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
-class Region:
-    provider: str  # aws | gcp | azure | local
-    name: str      # us-east-1; "" for local
-
-    def __str__(self) -> str:
-        return f"{self.provider}:{self.name}" if self.name else self.provider
-
-    @property
-    def local(self) -> bool:
-        return self.provider == "local"
-
-
-LOCAL = Region("local", "")
-
-
-@dataclass(frozen=True, slots=True)
 class Tier:
     from_gb: float
     to_gb: float | None
@@ -99,6 +77,8 @@ class Tier:
 
 @dataclass(frozen=True, slots=True)
 class StoragePrices:
+    """The prices of one storage class in one region, as a plan uses and cites them."""
+
     region: Region
     storage_class: str
     gb_month: Price
@@ -124,30 +104,12 @@ class Limits:
     default_worker: str
 
 
-def _read_csv(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
-
-
-def _data(name: str) -> str:
-    return resources.files("cloudshift.cost").joinpath("data", name).read_text("utf-8")
-
-
-def user_prices_dir() -> Path:
-    return state_home() / "prices"
-
-
 @dataclass
 class PriceBook:
-    """All tables, loaded once. Lookups return :class:`Price` objects, never bare floats."""
+    """The catalogue as the planner asks it. Lookups return :class:`Price` objects, never
+    bare floats, with ``--prices`` overrides applied; ``used`` collects every one handed out."""
 
-    sources: dict[str, Source]
-    throughput: dict[tuple[str, str], tuple[float, int]]
-    egress: dict[tuple[str, str], float]
-    egress_tiers: list[tuple[str, list[str], float, float | None, float, str]]
-    storage: dict[tuple[str, str], dict[str, str]]
-    vms: dict[tuple[str, str], float]
-    vm_network: dict[tuple[str, str], float]
-    limits_rows: dict[str, dict[str, str]]
+    catalog: Catalog
     overrides: dict[str, float] = field(default_factory=dict)
     overrides_from: str = ""
     used: dict[str, Price] = field(default_factory=dict)
@@ -156,75 +118,30 @@ class PriceBook:
     @classmethod
     def load(cls, prices_file: str | Path | None = None, *, user_dir: Path | None = None
              ) -> PriceBook:
-        sources = {r["id"]: Source(r["id"], r["title"], r["url"], r["as_of"])
-                   for r in _read_csv(_data("sources.csv"))}
-        throughput = {(r["src"], r["dst"]): (float(r["gbps"]), int(r["n"]))
-                      for r in _read_csv(_data("throughput.csv"))}
-        egress = {(r["src"], r["dst"]): float(r["usd_per_gb"])
-                  for r in _read_csv(_data("egress.csv"))}
-        tiers = [(r["provider"], r["src_regions"].split(), float(r["from_gb"]),
-                  float(r["to_gb"]) if r["to_gb"] else None, float(r["usd_per_gb"]),
-                  r["source"]) for r in _read_csv(_data("egress_tiers.csv"))]
-        storage = {(r["region"], r["storage_class"]): r for r in _read_csv(_data("storage.csv"))}
-        vms = {(r["region"], r["instance_type"]): float(r["usd_per_hour"])
-               for r in _read_csv(_data("vms.csv"))}
-        net = {(r["provider"], r["instance_type"]): float(r["network_gbps"])
-               for r in _read_csv(_data("vm_network.csv"))}
-        limits = {r["provider"]: r for r in _read_csv(_data("limits.csv"))}
-        book = cls(sources, throughput, egress, tiers, storage, vms, net, limits)
-        book._merge_user_tables(user_dir or user_prices_dir())
+        book = cls(load_catalog(user_dir=user_dir))
         if prices_file is not None:
             book.overrides = load_overrides(Path(prices_file))
             book.overrides_from = str(prices_file)
         return book
 
-    def _merge_user_tables(self, folder: Path) -> None:
-        """Tables written by ``cloudshift prices update`` replace the shipped rows they cover."""
-        path = folder / "storage.csv"
-        if not path.is_file():
-            return
-        try:
-            rows = _read_csv(path.read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise ConfigError(f"cannot read updated prices '{path}': {exc}",
-                              hint="delete it to fall back to the shipped prices") from exc
-        for row in rows:
-            src_id = row.get("source", "")
-            if src_id not in self.sources:
-                self.sources[src_id] = Source(src_id, row.get("source_title") or src_id,
-                                              row.get("url", ""), row.get("as_of", "?"))
-            key = (row["region"], row["storage_class"])
-            merged = dict(self.storage.get(key) or self.storage.get(
-                (row["region"].split(":")[0] + ":*", row["storage_class"])) or {})
-            if not merged:
-                merged = {"source": src_id, "min_days": "0", **dict.fromkeys(STORAGE_FIELDS,
-                                                                              "0")}
-            merged["region"] = row["region"]
-            merged["storage_class"] = row["storage_class"]
-            # Each field keeps its own source: an update may refresh only some of them.
-            for f in STORAGE_FIELDS:
-                if row.get(f) not in (None, ""):
-                    merged[f] = row[f]
-                    merged[f"source:{f}"] = src_id
-            self.storage[key] = merged
+    @property
+    def sources(self) -> Mapping[str, Source]:
+        return self.catalog.sources
 
     # --- provenance helpers -------------------------------------------------------------------
-    def _price(self, key: str, value: float, unit: str, source_id: str, note: str = ""
+    def _source(self, source_id: str) -> Source:
+        return self.catalog.sources.get(source_id) or Source(source_id, source_id, "", "?")
+
+    def _price(self, key: str, value: float, unit: str, source: Source, note: str = ""
                ) -> Price:
         ov = self._override(key)
         if ov is not None:
             price = Price(key, ov, unit, f"override from {self.overrides_from}", "", "user",
-                          note=f"was {value:g} ({self._cite_source(source_id)})")
+                          note=f"was {value:g} ({source.cite()})")
         else:
-            src = self.sources.get(source_id)
-            price = Price(key, value, unit, src.title if src else source_id,
-                          src.url if src else "", src.as_of if src else "?", note)
+            price = Price(key, value, unit, source.title, source.url, source.as_of, note)
         self.used[key] = price
         return price
-
-    def _cite_source(self, source_id: str) -> str:
-        src = self.sources.get(source_id)
-        return f"{src.title}, {src.as_of}" if src else source_id
 
     def _override(self, key: str) -> float | None:
         if key in self.overrides:
@@ -235,39 +152,18 @@ class PriceBook:
         return None
 
     # --- regions ------------------------------------------------------------------------------
-    def known_regions(self) -> set[str]:
-        names: set[str] = set()
-        for s, d in self.throughput:
-            names.update((s, d))
-        for s, d in self.egress:
-            names.update((s, d))
-        names.update(r for r, _ in self.vms)
-        return names
+    @cached_property
+    def _known(self) -> frozenset[str]:
+        return frozenset(self.catalog.route_regions())
+
+    def known_regions(self) -> frozenset[str]:
+        """Regions a plan can price: measured, priced for egress or for VMs."""
+        return self._known
 
     def region(self, text: str) -> Region:
         """Parse ``provider:region``; unknown names fail with the closest known ones."""
-        raw = text.strip()
-        provider, sep, name = raw.partition(":")
-        provider = provider.lower()
-        if provider == "local" and not name:
-            return LOCAL
-        if not sep or provider not in PROVIDERS:
-            raise UsageError(f"unknown provider in region '{text}'",
-                             hint="write provider:region, provider one of aws, gcp, azure, "
-                                  "e.g. aws:us-east-1, gcp:us-central1, azure:eastus")
-        full = f"{provider}:{name.lower()}"
-        known = self.known_regions()
-        if full not in known:
-            close = difflib.get_close_matches(full, sorted(known), n=4, cutoff=0.6)
-            hint = ("did you mean " + ", ".join(close)) if close else (
-                f"known {provider} regions: " + ", ".join(sorted(
-                    r for r in known if r.startswith(provider + ":"))[:12]) + ", ...")
-            raise UsageError(f"unknown region '{text}'", hint=hint)
-        return Region(provider, name.lower())
-
-    def regions_of(self, provider: str) -> list[Region]:
-        return [Region(*r.split(":", 1)) for r in sorted(self.known_regions())
-                if r.startswith(provider + ":")]
+        provider, code = parse_region(text, self._known)
+        return LOCAL if provider == "local" else self.catalog.region(f"{provider}:{code}")
 
     # --- throughput ---------------------------------------------------------------------------
     def throughput_gbps(self, src: Region, dst: Region) -> tuple[Price, str | None]:
@@ -276,63 +172,66 @@ class PriceBook:
         if src == dst:
             # Same-region copies were not measured; in-region links are not the bottleneck, the
             # VM's network is. Use the provider's per-VM cap as the stated default.
-            cap = self.limits(src.provider).vm_egress_gbps.value
-            return self._price(key, cap, "Gbit/s per VM pair", "skyplane-paper",
+            cap = self.catalog.limits[src.provider].vm_egress_gbps
+            return self._price(key, cap.value, "Gbit/s per VM pair", cap.source,
                                "same region: per-VM cap used"), None
-        hit = self.throughput.get((str(src), str(dst)))
+        hit = self.catalog.throughput.get((str(src), str(dst)))
         if hit is not None:
-            gbps, n = hit
-            return self._price(key, gbps, "Gbit/s per VM pair", "skyplane-throughput",
-                               f"median of {n} measurement{'s' if n != 1 else ''}"), None
-        same = [g for (s, d), (g, _) in self.throughput.items()
+            return self._price(key, hit.gbps, "Gbit/s per VM pair", hit.source,
+                               f"median of {hit.n} measurement{'s' if hit.n != 1 else ''}"
+                               ), None
+        same = [t.gbps for (s, d), t in self.catalog.throughput.items()
                 if s.startswith(src.provider + ":") and d.startswith(dst.provider + ":")]
         default = round(statistics.median(same), 3) if same else 1.0
         warn = (f"no throughput measurement for {src} -> {dst}; assumed {default} Gbit/s per VM "
                 f"pair (median of measured {src.provider} -> {dst.provider} pairs)")
-        return self._price(key, default, "Gbit/s per VM pair", "skyplane-throughput",
-                           "DEFAULT: pair not measured"), warn
+        return self._price(key, default, "Gbit/s per VM pair",
+                           self._source("skyplane-throughput"), "DEFAULT: pair not measured"
+                           ), warn
 
     def measured(self, src: Region, dst: Region) -> float | None:
-        hit = self.throughput.get((str(src), str(dst)))
-        return hit[0] if hit else None
+        hit = self.catalog.throughput.get((str(src), str(dst)))
+        return hit.gbps if hit else None
 
     # --- egress -------------------------------------------------------------------------------
     def egress_tiers_for(self, src: Region, dst: Region) -> tuple[list[Tier], str | None]:
         """Volume tiers (GB ranges with USD/GB) for data leaving ``src`` towards ``dst``."""
         key = f"egress/{src}/{dst}"
+        pairs = self.catalog.egress
         if src.local:
             # Uploads from a user's own machine: ingress is free on all three providers.
-            page = {"aws": "aws-ec2-dto", "gcp": "gcp-network", "azure": "azure-bandwidth"}
-            return [Tier(0, None, self._price(key, 0.0, "USD/GB", page.get(dst.provider, ""),
-                                              "ingress is free"))], None
+            page = self._source(_INGRESS_PAGE.get(dst.provider, ""))
+            return [Tier(0, None, self._price(key, 0.0, "USD/GB", page, "ingress is free"))], None
+        grid = self._source("skyplane-cost")
         if src == dst:
-            return [Tier(0, None, self._price(key, 0.0, "USD/GB", "skyplane-cost",
-                                              "same region"))], None
+            return [Tier(0, None, self._price(key, 0.0, "USD/GB", grid, "same region"))], None
         if self._override(key) is not None:
-            return [Tier(0, None, self._price(key, 0.0, "USD/GB", "skyplane-cost"))], None
+            return [Tier(0, None, self._price(key, 0.0, "USD/GB", grid))], None
         internet = dst.local or dst.provider != src.provider
         if internet:
-            schedule = [t for t in self.egress_tiers if t[0] == src.provider
-                        and any(fnmatch.fnmatchcase(src.name, p) for p in t[1])]
+            schedule = [t for t in self.catalog.egress_tiers if t.provider == src.provider
+                        and any(fnmatch.fnmatchcase(src.code, p) for p in t.src_regions)]
             if schedule:
-                return [Tier(f, t, self._price(f"{key}#{int(f)}", p, "USD/GB", s,
-                                               f"volume tier from {f:g} GB"))
-                        for _, _, f, t, p, s in sorted(schedule, key=lambda x: x[2])], None
-        flat = self.egress.get((str(src), str(dst)))
+                return [Tier(t.from_gb, t.to_gb,
+                             self._price(f"{key}#{int(t.from_gb)}", t.usd_per_gb, "USD/GB",
+                                         t.source, f"volume tier from {t.from_gb:g} GB"))
+                        for t in sorted(schedule, key=lambda t: t.from_gb)], None
+        hit = pairs.get((str(src), str(dst)))
+        flat = hit.value if hit is not None else None
         if flat is None and internet:
-            others = [c for (s, d), c in self.egress.items()
+            others = [c.value for (s, d), c in pairs.items()
                       if s == str(src) and not d.startswith(src.provider + ":")]
             flat = max(others) if others else None
         if flat is None:
-            same = [c for (s, d), c in self.egress.items()
+            same = [c.value for (s, d), c in pairs.items()
                     if s == str(src) and d.startswith(dst.provider + ":") and d != s]
             flat = statistics.median(same) if same else 0.12
             warn = f"no egress price for {src} -> {dst}; assumed {flat:g} USD/GB"
-            return [Tier(0, None, self._price(key, flat, "USD/GB", "skyplane-cost",
+            return [Tier(0, None, self._price(key, flat, "USD/GB", grid,
                                               "DEFAULT: pair not priced"))], warn
         note = "flat rate; no volume tiers shipped for this source region" if internet else \
             "inter-region rate (not tiered)"
-        return [Tier(0, None, self._price(key, flat, "USD/GB", "skyplane-cost", note))], None
+        return [Tier(0, None, self._price(key, flat, "USD/GB", grid, note))], None
 
     # --- storage ------------------------------------------------------------------------------
     def normalize_class(self, provider: str, storage_class: str | None) -> str:
@@ -344,47 +243,52 @@ class PriceBook:
         return _CLASS_ALIASES.get(name, name)
 
     def storage_classes(self, provider: str) -> list[str]:
-        return sorted({c for (r, c) in self.storage if r.startswith(provider + ":")})
+        return sorted({c for (r, c) in self.catalog.storage if r.startswith(provider + ":")})
 
     def storage_prices(self, region: Region, storage_class: str) -> tuple[StoragePrices,
                                                                           str | None]:
+        """The class's prices in ``region``, else its reference region's (said in a note)."""
         warn = None
         cls = storage_class
-        row = self.storage.get((str(region), cls)) or self.storage.get(
-            (f"{region.provider}:*", cls))
-        if row is None:
+        ref = REFERENCE_REGION[region.provider]
+        table = self.catalog.storage
+        rates = table.get((str(region), cls)) or table.get((ref, cls))
+        if rates is None:
             fallback = DEFAULT_CLASS[region.provider]
             warn = (f"no prices for storage class {cls} on {region.provider}; "
                     f"used {fallback} prices")
             cls = fallback
-            row = self.storage.get((str(region), cls)) or self.storage[
-                (f"{region.provider}:*", cls)]
-        note = ""
-        if row["region"].endswith(":*") and str(region) != DEFAULT_REGION[region.provider]:
-            note = (f"{DEFAULT_REGION[region.provider]} list price; no price shipped for "
-                    f"{region}")
-        values = {f: self._price(f"storage/{region}/{cls}/{f}", float(row[f]),
-                                 _UNITS[f], row.get(f"source:{f}", row["source"]),
-                                 "" if f"source:{f}" in row else note)
+            rates = table.get((str(region), cls)) or table[(ref, cls)]
+        note = (f"{ref} list price; no price shipped for {region}"
+                if rates.region != str(region) else "")
+        values = {f: self._price(f"storage/{region}/{cls}/{f}", rates.rate(f).value, _UNITS[f],
+                                 rates.rate(f).source, note or rates.rate(f).note)
                   for f in STORAGE_FIELDS}
-        return StoragePrices(region, cls, min_days=int(row.get("min_days") or 0),
-                             **values), warn
+        return StoragePrices(region, cls, min_days=rates.min_days, **values), warn
 
     # --- machines and limits ------------------------------------------------------------------
     def limits(self, provider: str) -> Limits:
-        row = self.limits_rows[provider]
-        src = row["source"]
+        row = self.catalog.limits[provider]
         return Limits(provider,
-                      self._price(f"limit/{provider}/write_rps", float(row["write_rps"]),
-                                  "requests/s", src),
-                      self._price(f"limit/{provider}/read_rps", float(row["read_rps"]),
-                                  "requests/s", src),
-                      self._price(f"limit/{provider}/vm_egress_gbps",
-                                  float(row["vm_egress_gbps"]), "Gbit/s", "skyplane-paper"),
-                      row["default_worker"])
+                      self._price(f"limit/{provider}/write_rps", row.write_rps.value,
+                                  "requests/s", row.write_rps.source),
+                      self._price(f"limit/{provider}/read_rps", row.read_rps.value,
+                                  "requests/s", row.read_rps.source),
+                      self._price(f"limit/{provider}/vm_egress_gbps", row.vm_egress_gbps.value,
+                                  "Gbit/s", row.vm_egress_gbps.source),
+                      row.default_worker)
+
+    def _worker_prices(self, provider: str) -> Iterator[tuple[str, str, float, Source]]:
+        """(region key, type, USD/hour, source) of every CPU-only type: copy workers need
+        network and CPU, not accelerators."""
+        for key, types in self.catalog.instances.items():
+            if key.startswith(provider + ":"):
+                for t in types:
+                    if not t.gpu:
+                        yield key, t.name, t.price_hour, t.source
 
     def worker_types(self, provider: str) -> list[str]:
-        return sorted({t for (r, t) in self.vms if r.startswith(provider + ":")})
+        return sorted({name for _, name, _, _ in self._worker_prices(provider)})
 
     def check_worker_type(self, provider: str, worker_type: str) -> None:
         types = self.worker_types(provider)
@@ -396,22 +300,23 @@ class PriceBook:
 
     def vm_price(self, region: Region, worker_type: str) -> tuple[Price, str | None]:
         key = f"vm/{region}/{worker_type}"
-        value = self.vms.get((str(region), worker_type))
-        if value is not None:
-            return self._price(key, value, "USD/hour", "skypilot-vms", "on-demand"), None
-        elsewhere = sorted((v, r) for (r, t), v in self.vms.items()
-                           if t == worker_type and r.startswith(region.provider + ":"))
+        inst = self.catalog.instance(str(region), worker_type)
+        if inst is not None and not inst.gpu:
+            return self._price(key, inst.price_hour, "USD/hour", inst.source, "on-demand"), None
+        elsewhere = sorted(((v, r, src) for r, t, v, src in self._worker_prices(region.provider)
+                            if t == worker_type), key=lambda hit: (hit[0], hit[1]))
         if not elsewhere:
             raise UsageError(f"no price for worker type '{worker_type}' on {region.provider}",
                              hint="choose another --worker-type or give one in --prices")
-        value, where = elsewhere[len(elsewhere) // 2]
+        value, where, source = elsewhere[len(elsewhere) // 2]
         warn = (f"no VM price for {worker_type} in {region}; used its {where} price "
                 f"({value:g} USD/hour)")
-        return self._price(key, value, "USD/hour", "skypilot-vms",
+        return self._price(key, value, "USD/hour", source,
                            f"price of {where}: region not in catalog"), warn
 
     def vm_network_gbps(self, provider: str, worker_type: str) -> float | None:
-        return self.vm_network.get((provider, worker_type))
+        hit = self.catalog.vm_network.get((provider, worker_type))
+        return hit.value if hit else None
 
 
 # --- user overrides --------------------------------------------------------------------------
@@ -469,14 +374,3 @@ def _flatten(raw: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
             yield from _flatten(value, full)
         else:
             yield full, value
-
-
-def dedupe(prices: Iterable[Price]) -> list[Price]:
-    seen: dict[str, Price] = {}
-    for p in prices:
-        seen.setdefault(p.key, p)
-    return sorted(seen.values(), key=lambda p: p.key)
-
-
-def with_note(price: Price, note: str) -> Price:
-    return replace(price, note=f"{price.note}; {note}" if price.note else note)

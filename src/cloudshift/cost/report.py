@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudshift.api import find_job
 from cloudshift.core.errors import UsageError
 from cloudshift.core.uri import parse
 from cloudshift.cost.model import LIST_PAGE, writes_for
 from cloudshift.cost.planner import PLAN_FILE, load_plan
 from cloudshift.cost.prices import SCHEME_PROVIDER
+from cloudshift.jobs.journal import JOURNAL_FILE, find_job, peek
 from cloudshift.storage.base import DEFAULT_PART_SIZE
+
+COPY_KIND = "objects"  # the kind of job `cloudshift copy` records (transfer/journal.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,31 +82,31 @@ def _actuals(path: Path) -> tuple[int, int, list[int], float, list[dict[str, Any
 def report(job: str, *, plan_file: str | Path | None = None,
            part_size: int = DEFAULT_PART_SIZE) -> JobReport:
     """Compare a finished copy job with its plan (saved by ``plan --save`` or given)."""
-    journal = find_job(job)
-    try:
-        spec = journal.spec()
-        last = journal.last_run()
-        folder = journal.job_dir
-        db_path = journal.path
-    finally:
-        journal.close()
+    info = peek(find_job(job))
+    spec, last, folder = info.spec, info.last_run, info.folder
+    if info.error is not None:
+        raise UsageError(f"cannot read the journal of job '{job}': {info.error}")
     if spec is None:
         raise UsageError(f"job '{job}' has no recorded command")
+    if spec.kind != COPY_KIND:
+        raise UsageError(f"job '{job}' is a {spec.kind} job; report compares a plan with an "
+                         "object copy", hint="give the id `cloudshift copy` printed")
     if last is None:
         raise UsageError(f"job '{job}' has not run yet", hint="run the copy first")
+    src, dst = str(spec.params["src"]), str(spec.params["dst"])
     plan_path = Path(plan_file) if plan_file is not None else folder / PLAN_FILE
     if plan_file is None and not plan_path.exists():
         raise UsageError(f"no plan saved for job '{job}' (looked for {plan_path})",
                          hint="run `cloudshift plan SRC DST` with the same SRC, DST and "
                               "filters before the copy, or pass --plan FILE")
     est = load_plan(plan_path)
-    objects, nbytes, sizes, elapsed, summaries = _actuals(db_path)
+    objects, nbytes, sizes, elapsed, summaries = _actuals(folder / JOURNAL_FILE)
     listed = max((int(s.get("listed", 0)) for s in summaries), default=0)
-    dst_provider = SCHEME_PROVIDER[parse(spec.dst).scheme]
+    dst_provider = SCHEME_PROVIDER[parse(dst).scheme]
     writes = sum(writes_for(size, part_size, dst_provider) for size in sizes)
     best = next((o for o in est["options"] if o.get("best")), est["options"][0])
     wl = est["workload"]
-    rep = JobReport(folder.name, spec.src, spec.dst, last["status"], best["name"])
+    rep = JobReport(folder.name, src, dst, last["status"], best["name"])
     rep.rows = [
         Row("objects", wl["objects"], objects, "objects"),
         Row("bytes", wl["bytes"], nbytes, "bytes"),
@@ -114,7 +116,7 @@ def report(job: str, *, plan_file: str | Path | None = None,
             math.ceil(listed / LIST_PAGE) or 1, "requests"),
         Row("time", best["time_s"], round(elapsed, 3), "seconds"),
     ]
-    if spec.src != est["src"] or spec.dst != est["dst"]:
+    if src != est["src"] or dst != est["dst"]:
         rep.notes.append(f"the plan was made for {est['src']} -> {est['dst']}")
     rep.notes.append("requests are derived from the copied objects' sizes (part size "
                      f"{part_size} bytes), not counted on the wire")

@@ -1,4 +1,4 @@
-"""The assessment as terminal tables: ranking, instance mapping, what cannot be met."""
+"""``cloudshift assess`` as terminal tables: ranking, instance mapping, what cannot be met."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import TextIO
 from rich.console import Console
 from rich.table import Table
 
-from cloudshift.assess.catalog import PROVIDER_NAMES
-from cloudshift.assess.results import CRITERIA, Assessment, Option
+from cloudshift.assess.results import CRITERIA, Assessment, PlatformOption
+from cloudshift.catalog.regions import PROVIDER_NAMES
 
 
 def money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.0f}"
 
 
-def saving_text(option: Option) -> str:
+def saving_text(option: PlatformOption) -> str:
     mv = option.move
     if mv is None:
         return ""
@@ -24,7 +24,7 @@ def saving_text(option: Option) -> str:
     return money(mv.monthly_saving_usd)
 
 
-def render_text(result: Assessment, out: TextIO, *, details: bool = False) -> None:
+def render_assessment(result: Assessment, out: TextIO, *, details: bool = False) -> None:
     console = Console(file=out, highlight=False, width=max(Console(file=out).width, 132))
     ranked = result.ranked
     console.print(f"[bold]Assessment of '{result.workload}'[/]: {len(result.options)} option(s) "

@@ -1,6 +1,7 @@
-"""The assessment as one self-contained HTML page for a manager: a summary sentence, charts
-(inline SVG drawn by pygal, no script and nothing fetched), the ranking, the evidence behind each
-score, what cannot be met and where every figure comes from."""
+"""``cloudshift assess --html``: the assessment as one self-contained HTML page for a manager:
+a summary sentence, charts (inline SVG drawn by pygal, no script and nothing fetched), the
+ranking, the evidence behind each score, what cannot be met and where every figure comes
+from."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import jinja2
 import pygal  # type: ignore[import-untyped]
 from pygal.style import Style  # type: ignore[import-untyped]
 
-from cloudshift.assess.catalog import PROVIDER_NAMES, TABLE_SOURCES
-from cloudshift.assess.render_text import money, saving_text
-from cloudshift.assess.results import CATEGORIES, CRITERIA, Assessment, Option
+from cloudshift.assess.results import CATEGORIES, CRITERIA, Assessment, PlatformOption
+from cloudshift.catalog.regions import PROVIDER_NAMES
+from cloudshift.catalog.tables import TABLES
+from cloudshift.render.assess import money, saving_text
 
 _STYLE = Style(background="white", plot_background="white", foreground="#222",
                foreground_strong="#111", foreground_subtle="#666", font_family="sans-serif",
@@ -38,11 +40,11 @@ _COMMON: dict[str, Any] = {
 }
 
 
-def _label(o: Option) -> str:
+def _label(o: PlatformOption) -> str:
     return f"{PROVIDER_NAMES[o.provider]} {o.region}"
 
 
-def cost_chart(options: list[Option]) -> str:
+def cost_chart(options: list[PlatformOption]) -> str:
     # Label only segments tall enough to hold their label.
     floor = 0.06 * max((o.monthly_usd for o in options), default=0.0)
     chart = pygal.StackedBar(width=820, height=400, title="Monthly cost by category (USD)",
@@ -57,7 +59,7 @@ def cost_chart(options: list[Option]) -> str:
     return str(chart.render(is_unicode=True))
 
 
-def score_chart(options: list[Option], criterion: str, weight: float) -> str:
+def score_chart(options: list[PlatformOption], criterion: str, weight: float) -> str:
     chart = pygal.HorizontalBar(width=370, height=60 + 46 * len(options), range=(0, 100),
                                 title=f"{criterion} (weight {weight:.2f})", show_legend=False,
                                 y_labels=[0, 50, 100], truncate_label=-1,
@@ -89,11 +91,11 @@ def _summary(result: Assessment) -> str:
     return text
 
 
-def render_html(result: Assessment) -> str:
+def render_assessment_html(result: Assessment) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    template = env.from_string((resources.files("cloudshift.assess") / "data" /
-                                "report.html.j2").read_text(encoding="utf-8"))
+    template = env.from_string((resources.files("cloudshift.render") / "templates" /
+                                "assess_report.html.j2").read_text(encoding="utf-8"))
     best = result.best_per_provider()
     return template.render(
         r=result, summary=_summary(result), criteria=CRITERIA, categories=CATEGORIES,
@@ -104,4 +106,5 @@ def render_html(result: Assessment) -> str:
         missing=[PROVIDER_NAMES[p] for p in PROVIDER_NAMES
                  if p not in {o.provider for o in best}
                  and any(u.startswith(f"{p}:") for u in result.unmet)],
-        names=PROVIDER_NAMES, money=money, saving_text=saving_text, sources=TABLE_SOURCES)
+        names=PROVIDER_NAMES, money=money, saving_text=saving_text,
+        sources={name: table.what for name, table in TABLES.items()})
