@@ -136,22 +136,25 @@ class JobInfo:
     folder: Path
     spec: JobSpec | None
     last_run: dict[str, Any] | None
+    error: str | None = None          # why the journal could not be read (then both None)
 
 
 def peek(folder: Path) -> JobInfo:
     """Read a journal's spec and last run through a read-only connection: listing jobs must
-    not create tables in, or wait for, a journal another process is writing."""
-    db = sqlite3.connect(f"file:{folder / JOURNAL_FILE}?mode=ro", uri=True)
+    not create tables in, or wait for, a journal another process is writing. A journal that
+    cannot be read gives a JobInfo saying why, so one bad file does not hide the others."""
     try:
-        row = db.execute("SELECT v FROM job WHERE k='spec'").fetchone()
-        last = db.execute("SELECT started, finished, status, summary FROM runs "
-                          "ORDER BY id DESC LIMIT 1").fetchone()
-    except sqlite3.DatabaseError:
-        row = last = None
-    finally:
-        db.close()
-    spec = JobSpec.from_json(row[0]) if row else None
-    return JobInfo(folder.name, folder, spec, _run(last) if last else None)
+        db = sqlite3.connect(f"file:{folder / JOURNAL_FILE}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT v FROM job WHERE k='spec'").fetchone()
+            last = db.execute("SELECT started, finished, status, summary FROM runs "
+                              "ORDER BY id DESC LIMIT 1").fetchone()
+        finally:
+            db.close()
+        spec = JobSpec.from_json(row[0]) if row else None
+        return JobInfo(folder.name, folder, spec, _run(last) if last else None)
+    except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+        return JobInfo(folder.name, folder, None, None, error=str(exc) or type(exc).__name__)
 
 
 def _run(row: tuple[Any, ...]) -> dict[str, Any]:

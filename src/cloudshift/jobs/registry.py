@@ -27,10 +27,12 @@ class JobRow:
     dst: str
     status: str
     progress: Mapping[str, int]          # the kind's own counters (done, failed, chunks...)
+    reason: str = ""                     # why a job could not be described ("unreadable")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job": self.job_id, "kind": self.kind, "op": self.op, "src": self.src,
-                "dst": self.dst, "status": self.status, "progress": dict(self.progress)}
+        row = {"job": self.job_id, "kind": self.kind, "op": self.op, "src": self.src,
+               "dst": self.dst, "status": self.status, "progress": dict(self.progress)}
+        return {**row, "reason": self.reason} if self.reason else row
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ events as ``type key`` lines, its summary record as the result."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from cloudshift.jobs.events import Event, EventSink
@@ -32,7 +32,22 @@ def view_for(kind: str) -> View:
         return View(sink=lambda verb, json_out, verbose, progress: objects.reporter(
             verb, json_lines=json_out, verbose=verbose, progress=progress),
             result=objects.print_result)
+    if kind == "db":
+        from cloudshift.render.db import DbPrinter
+
+        return View(sink=lambda verb, json_out, verbose, progress: nullcontext(
+            DbPrinter(json_out)), result=_print_db_copy)
     return GENERIC_VIEW
+
+
+def _print_db_copy(result: JobResult, json_out: bool) -> None:
+    """A db job's resume re-runs its copy: a copy's result."""
+    from cloudshift.db.copy import CopyResult
+    from cloudshift.render.db import print_copy
+
+    if not isinstance(result, CopyResult):
+        raise TypeError(f"not a db copy's result: {type(result).__name__}")
+    print_copy(result, json_out)
 
 
 def _generic_text(ev: Event) -> str | None:
