@@ -1,57 +1,50 @@
-"""The copy/sync engine: list both sides, decide per object, move bytes on a bounded pool.
+"""The copy/sync engine: the coordinator of a job, from both listings to the journal.
 
-One coordinating thread walks the merge-join of the two sorted listings (and the journal's
-``done`` records alongside), hands objects to at most ``transfers`` worker threads, keeps at
-most ``2 x transfers`` objects in flight, and is the only writer of the journal. Workers
-stream each object from source to destination through a :class:`ByteStream` that hashes
-every byte, then compare that hash with what the source stored and with what the
-destination reports it stored.
+:meth:`Engine.run` reads as the job's steps: open and check both sides, open the journal
+(and clean up after a killed run), walk the merge-join of the two sorted listings with the
+journal's ``done`` records alongside, decide per key, hand the objects that need work to an
+executor (:mod:`cloudshift.jobs.executor`; this process's threads unless told otherwise),
+record the outcomes that come back, and finish (flush the destination, record the run).
+
+The coordinating thread is the only writer of the journal and keeps at most
+``2 x workers`` pieces of work in flight. What runs on the workers, and how an object is
+copied and checked, is :mod:`cloudshift.transfer.worker`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import mimetypes
-import random
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import replace
 from pathlib import Path
-from queue import Empty, SimpleQueue
 from typing import Literal
 
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
-
-from cloudshift.core.checksums import Hasher, common, mismatch
-from cloudshift.core.errors import (
-    ConfigError,
-    IntegrityError,
-    Interrupted,
-    SourceChangedError,
-    UnsafeKeyError,
-    UsageError,
-)
+from cloudshift.core.checksums import common, mismatch
+from cloudshift.core.errors import ConfigError, Interrupted, UsageError
 from cloudshift.core.redact import describe
 from cloudshift.core.uri import Location, parse
 from cloudshift.jobs.events import Event, EventSink
+from cloudshift.jobs.executor import Executor, ExecutorFactory, threads
 from cloudshift.jobs.journal import job_folder
-from cloudshift.storage import open_store
-from cloudshift.storage.base import ByteStream, ObjectInfo, ObjectMeta, Store
+from cloudshift.storage.base import ObjectInfo, Store
 from cloudshift.transfer.journal import DoneRecord, Journal, ObjectSpec
 from cloudshift.transfer.limits import Traffic
 from cloudshift.transfer.listing import KeyFilter, SortedLookup, iter_pairs
 from cloudshift.transfer.options import TransferOptions
-from cloudshift.transfer.results import Failure, TransferResult
+from cloudshift.transfer.record import Recorder
+from cloudshift.transfer.results import TransferResult
+from cloudshift.transfer.worker import (
+    Cancelled,
+    CopyTask,
+    Item,
+    Outcome,
+    StoreRef,
+    Worker,
+    WorkerConfig,
+)
 
 Action = Literal["copy", "check", "skip", "delete", "keep"]
-Work = tuple[Action, str, ObjectInfo | None, ObjectInfo | None]
 
 # Between two local or in-memory stores an object takes ~0.2 ms to copy, about what handing
 # it to a worker thread and back costs; such objects travel to workers in batches, to at
@@ -63,23 +56,9 @@ Work = tuple[Action, str, ObjectInfo | None, ObjectInfo | None]
 BATCH_OBJECTS = 32
 BATCH_BYTES = 4 << 20
 LOCAL_WORKERS = 2
-
-
-class Cancelled(BaseException):
-    """Raised inside workers when the run is interrupted, so writers clean up and stop."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    kind: Literal["copied", "skipped", "deleted", "failed", "would-copy", "would-delete",
-                  "interrupted"]
-    src: ObjectInfo | None
-    key: str
-    dst: ObjectInfo | None = None
-    level: str | None = None
-    checksums: Mapping[str, str] | None = None
-    attempts: int = 1
-    reason: str | None = None
+# After Ctrl-C, finished objects still get recorded; one stuck in a network call is not
+# waited for longer than this: it is not recorded done, so the next run copies it again.
+STOP_WAIT_S = 3.0
 
 
 def check_overlap(src: Location, dst: Location) -> None:
@@ -101,9 +80,7 @@ def decide(src: ObjectInfo | None, dst: ObjectInfo | None, done: DoneRecord | No
     copy only if it differs (done by a worker, not here)."""
     if src is None:
         return "delete" if delete else "keep"
-    if dst is None:
-        return "copy"
-    if src.size != dst.size:
+    if dst is None or src.size != dst.size:
         return "copy"
     if common(src.checksums, dst.checksums):
         return "copy" if mismatch(src.checksums, dst.checksums) else "skip"
@@ -118,142 +95,107 @@ def decide(src: ObjectInfo | None, dst: ObjectInfo | None, done: DoneRecord | No
     return "copy"
 
 
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, UnsafeKeyError | FileNotFoundError | PermissionError | ConfigError):
-        return False
-    return isinstance(exc, Exception)
+class Dispatcher:
+    """Hands objects to the executor and keeps at most ``most`` of them in flight,
+    recording what comes back while it waits.
 
+    Between two cheap stores objects go in batches (up to BATCH_OBJECTS or BATCH_BYTES);
+    otherwise, and for objects sent in parts, one by one."""
 
-def hash_object(store: Store, key: str) -> dict[str, str]:
-    h = Hasher()
-    for chunk in store.read(key):
-        h.update(chunk)
-    return h.hexdigests()
+    def __init__(self, executor: Executor[list[Item], Outcome], recorder: Recorder,
+                 batching: bool, part_size: int, most: int) -> None:
+        self.executor, self.recorder = executor, recorder
+        self.batching, self.part_size, self.most = batching, part_size, most
+        self.inflight = 0
+        self._batch: list[Item] = []
+        self._batch_bytes = 0
+
+    def send(self, item: Item, size: int) -> None:
+        self.inflight += 1
+        if self.batching and size <= self.part_size:
+            self._batch.append(item)
+            self._batch_bytes += size
+            if len(self._batch) < BATCH_OBJECTS and self._batch_bytes < BATCH_BYTES:
+                return
+            self.flush()
+        else:
+            self.executor.submit([item])
+        while self.inflight >= self.most:
+            self.collect()
+
+    def flush(self) -> None:
+        """Send the batch being filled."""
+        if self._batch:
+            self.executor.submit(self._batch)
+            self._batch, self._batch_bytes = [], 0
+
+    def collect(self) -> None:
+        """Wait a little for outcomes, record them and keep the journal current."""
+        finished = self.executor.collect(Journal.COMMIT_EVERY_S)
+        # Counted before they are recorded: an interrupt while recording must not leave
+        # the count waiting for outcomes that already came back.
+        self.inflight -= len(finished)
+        self.recorder.record(finished)
+        self.recorder.commit_if_due()
+
+    def drop_unsent(self) -> None:
+        """Forget the batch being filled (the run stops): nothing will come back for it."""
+        self.inflight -= len(self._batch)
+        self._batch, self._batch_bytes = [], 0
+
+    def wait_all(self, deadline: float | None = None) -> None:
+        """Record outcomes until nothing is in flight (or, given, until the deadline)."""
+        while self.inflight and (deadline is None or time.monotonic() < deadline):
+            self.collect()
 
 
 class Engine:
-    def __init__(self, spec: ObjectSpec, opts: TransferOptions, on_event: EventSink | None = None
-                 ) -> None:
+    def __init__(self, spec: ObjectSpec, opts: TransferOptions, on_event: EventSink | None = None,
+                 executors: ExecutorFactory[list[Item], Outcome] = threads) -> None:
         self.spec = spec
         self.opts = opts
         self._emit: EventSink = on_event or (lambda _e: None)
-        self._cancel = threading.Event()
-        src_loc, dst_loc = parse(spec.src), parse(spec.dst)
-        check_overlap(src_loc, dst_loc)
+        self._executors = executors
+        check_overlap(parse(spec.src), parse(spec.dst))
+        self.config = WorkerConfig(
+            src=StoreRef(spec.src, spec.src_endpoint, opts.timeout),
+            dst=StoreRef(spec.dst, spec.dst_endpoint, opts.timeout),
+            run=uuid.uuid4().hex, transfers=opts.transfers, part_size=opts.part_size,
+            retries=opts.retries, dry_run=opts.dry_run, bwlimit=opts.bwlimit,
+            max_rps=opts.max_rps)
         self.traffic = Traffic(opts.transfers, max_rps=opts.max_rps, bwlimit=opts.bwlimit)
-        self.src = open_store(src_loc, endpoint=spec.src_endpoint, observer=self.traffic,
-                              timeout=opts.timeout)
-        self.dst = open_store(dst_loc, endpoint=spec.dst_endpoint, observer=self.traffic,
-                              timeout=opts.timeout)
+        self.worker = Worker.open(self.config, self.traffic, self._emit)
+        self.src, self.dst = self.worker.src, self.worker.dst
         self.keep = KeyFilter(spec.include, spec.exclude)
-        if self.dst.features.limit_parts:
-            self.dst.limit_parts_in_memory(opts.transfers)
 
-    # --- the coordinating thread ----------------------------------------------------------
+    # --- the job's steps ------------------------------------------------------------------
     def run(self) -> TransferResult:
         started = time.monotonic()
-        self.src.check_source()
-        self.dst.check()
+        self._check_both_sides()
         journal = self._open_journal()
-        result = TransferResult(op=self.spec.op, src=self.src.uri, dst=self.dst.uri,
-                                job_id=self.spec.job_id,
-                                job_dir=str(journal.job_dir) if journal else None,
-                                dry_run=self.opts.dry_run)
+        recorder = Recorder(self._new_result(journal),
+                            None if self.opts.dry_run else journal, self._emit)
         if journal is not None and not self.opts.dry_run:
-            self._cleanup_interrupted(journal.interrupted_keys())
-            journal.start_run()
-        done = SortedLookup(journal.done_records() if journal else iter(()))
-        # Workers put outcomes on one queue; the coordinator counts what is in flight.
-        # (concurrent.futures.wait() re-arms a waiter on every pending future per call,
-        # which costs more than a small object's copy.)
-        outcomes: SimpleQueue[list[_Outcome]] = SimpleQueue()
-        inflight = 0
-        batching = self.src.capabilities.cheap_read and self.dst.capabilities.cheap_read
-        batch: list[Work] = []
-        batch_bytes = 0
-        workers = min(self.opts.transfers, LOCAL_WORKERS) if batching else self.opts.transfers
-        most = 2 * workers * (BATCH_OBJECTS if batching else 1)
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudshift")
+            self._start_run(journal)
+        dispatcher = self._dispatcher(recorder)
         try:
-            for key, s, d in iter_pairs(self.src, self.dst, self.keep):
-                if s is not None:
-                    result.listed += 1
-                action = decide(s, d, done.get(key), self.src, self.dst, self.spec.delete)
-                if action == "skip":
-                    result.skipped += 1
-                    self._emit(Event("skipped", key, s.size if s else 0))
-                    continue
-                if action == "keep":
-                    continue
-                if action == "delete":
-                    result.to_delete += 1
-                elif s is not None:
-                    result.planned += 1
-                    result.planned_bytes += s.size
-                    self._emit(Event("planned", key, s.size))
-                    if journal is not None and not self.opts.dry_run and action == "copy" \
-                            and s.size > self.opts.part_size:
-                        # Only what is sent in parts needs to be on record before it starts:
-                        # after a kill, the next run aborts the upload this one left open.
-                        # A single-request object left unfinished is simply copied again.
-                        journal.planned(s, durable=True)
-                if self.opts.dry_run and action in ("copy", "delete"):
-                    # Nothing to read or write: answer here, without a hop to a worker.
-                    kind: Literal["would-copy", "would-delete"] = (
-                        "would-copy" if action == "copy" else "would-delete")
-                    self._record([_Outcome(kind, s, key)], journal, result)
-                    continue
-                inflight += 1
-                size = s.size if s is not None else 0
-                if batching and size <= self.opts.part_size:
-                    batch.append((action, key, s, d))
-                    batch_bytes += size
-                    if len(batch) < BATCH_OBJECTS and batch_bytes < BATCH_BYTES:
-                        continue
-                    pool.submit(self._work_batch, outcomes, batch)
-                    batch, batch_bytes = [], 0
-                else:
-                    pool.submit(self._work_batch, outcomes, [(action, key, s, d)])
-                while inflight >= most:
-                    inflight -= self._collect(outcomes, journal, result)
-            if batch:
-                pool.submit(self._work_batch, outcomes, batch)
-                batch = []
-            self._emit(Event("listed", size=result.listed))
-            while inflight:
-                inflight -= self._collect(outcomes, journal, result)
+            self._march(journal, recorder, dispatcher)
+            dispatcher.wait_all()
         except (KeyboardInterrupt, Cancelled):
-            self._cancel.set()
-            result.interrupted = True
-            # Finished objects get recorded; one stuck in a network call is not waited for
-            # long: it is not recorded done, so the next run copies it again.
-            deadline = time.monotonic() + 3
-            while inflight and time.monotonic() < deadline:
-                inflight -= self._collect(outcomes, journal, result)
+            self._stop(dispatcher, recorder.result)
         finally:
-            pool.shutdown(wait=not result.interrupted, cancel_futures=True)
-            if self.dst.features.flush and not self.opts.dry_run:
-                self.dst.flush()
-            result.elapsed = time.monotonic() - started
-            result.throttled = self.traffic.throttled
-            result.lowest_concurrency = self.traffic.concurrency.lowest
-            if journal is not None:
-                if not self.opts.dry_run:
-                    status = ("interrupted" if result.interrupted
-                              else "failed" if result.failures else "ok")
-                    journal.finish_run(status, result.to_dict())
-                journal.close()
-        if result.interrupted:
-            raise Interrupted(f"interrupted after {result.copied} objects; the journal is saved",
+            self._finish(dispatcher, journal, recorder.result, started)
+        if recorder.result.interrupted:
+            raise Interrupted(f"interrupted after {recorder.result.copied} objects; the "
+                              "journal is saved",
                               hint=f"run the same command again, or `cloudshift resume "
                                    f"{self.spec.job_id}`, to continue")
-        return result
+        return recorder.result
 
-    def _cleanup_interrupted(self, keys: list[str]) -> None:
-        """A killed run cannot abort its multipart uploads or staged blocks; do it now."""
-        if keys and self.dst.features.cleanup_incomplete:
-            with contextlib.suppress(Exception):  # best effort; the copy does not need it
-                self.dst.cleanup_incomplete(keys)
+    def _check_both_sides(self) -> None:
+        """Fail before anything moves if either root cannot be used."""
+        self.src.check_source()
+        self.dst.check()
 
     def _open_journal(self) -> Journal | None:
         if self.opts.dry_run:
@@ -267,219 +209,84 @@ class Engine:
                               hint="set CLOUDSHIFT_HOME or --job-dir to a writable folder"
                               ) from exc
 
-    def _collect(self, outcomes: SimpleQueue[list[_Outcome]], journal: Journal | None,
-                 result: TransferResult) -> int:
-        """Wait a little for finished objects, record them, keep the journal current, and
-        return how many were recorded."""
-        finished: list[_Outcome] = []
-        try:
-            finished.extend(outcomes.get(timeout=Journal.COMMIT_EVERY_S))
-            while True:
-                finished.extend(outcomes.get_nowait())
-        except Empty:
-            pass
-        self._record(finished, journal, result)
-        if journal is not None and not self.opts.dry_run:
-            journal.maybe_commit()
-        return len(finished)
+    def _new_result(self, journal: Journal | None) -> TransferResult:
+        return TransferResult(op=self.spec.op, src=self.src.uri, dst=self.dst.uri,
+                              job_id=self.spec.job_id,
+                              job_dir=str(journal.job_dir) if journal else None,
+                              dry_run=self.opts.dry_run)
 
-    def _record(self, finished: list[_Outcome], journal: Journal | None,
-                result: TransferResult) -> None:
-        for out in finished:
-            write = journal is not None and not self.opts.dry_run
-            if out.kind == "copied" and out.src is not None and out.dst is not None:
-                result.copied += 1
-                result.copied_bytes += out.src.size
-                result.levels[out.level or "none"] += 1
-                if write and journal is not None:
-                    journal.done(out.src, out.dst, out.level or "none", out.checksums or {},
-                                 out.attempts)
-                self._emit(Event("copied", out.key, out.src.size, level=out.level))
-            elif out.kind == "skipped":
-                result.skipped += 1
-                result.planned -= 1
-                result.planned_bytes -= out.src.size if out.src else 0
-                self._emit(Event("skipped", out.key, out.src.size if out.src else 0))
-            elif out.kind == "deleted":
-                result.deleted += 1
-                if write and journal is not None:
-                    journal.deleted(out.key)
-                self._emit(Event("deleted", out.key))
-            elif out.kind == "interrupted":
-                continue
-            elif out.kind in ("would-copy", "would-delete"):
-                self._emit(Event(out.kind, out.key, out.src.size if out.src else 0))
-            else:
-                reason = out.reason or "unknown error"
-                result.failures.append(Failure(out.key, reason))
-                if write and journal is not None:
-                    journal.failed(out.key, reason, out.attempts)
-                self._emit(Event("failed", out.key, reason=reason))
+    def _start_run(self, journal: Journal) -> None:
+        """Clean up what a killed run left, then record that this run started."""
+        self._cleanup_interrupted(journal.interrupted_keys())
+        journal.start_run()
 
-    # --- worker threads -------------------------------------------------------------------
-    def _work_batch(self, outcomes: SimpleQueue[list[_Outcome]], batch: list[Work]) -> None:
-        done: list[_Outcome] = []
-        try:
-            for action, key, s, d in batch:
-                try:
-                    out = self._work(action, key, s, d)
-                except BaseException as exc:  # never lose track of an object, whatever happened
-                    out = _Outcome("failed", s, key, reason=describe(exc))
-                done.append(out)
-                if len(batch) > 1 and len(done) >= 8:
-                    outcomes.put(done)
-                    done = []
-        finally:
-            outcomes.put(done)
+    def _cleanup_interrupted(self, keys: list[str]) -> None:
+        """A killed run cannot abort its multipart uploads or staged blocks; do it now."""
+        if keys and self.dst.features.cleanup_incomplete:
+            with contextlib.suppress(Exception):  # best effort; the copy does not need it
+                self.dst.cleanup_incomplete(keys)
 
-    def _work(self, action: Action, key: str, s: ObjectInfo | None, d: ObjectInfo | None
-              ) -> _Outcome:
-        try:
-            if action == "delete":
-                if self.opts.dry_run:
-                    return _Outcome("would-delete", None, key)
-                self.dst.delete(key)
-                return _Outcome("deleted", None, key)
-            assert s is not None
-            if action == "check" and d is not None and self._same_bytes(s, d):
-                return _Outcome("skipped", s, key)
-            if self.opts.dry_run:
-                return _Outcome("would-copy", s, key)
-            gate = self.traffic.concurrency
-            try:
-                gate.acquire(self._cancel)
-            except InterruptedError:
-                return _Outcome("interrupted", s, key)
-            ok = False
-            try:
-                out = self._copy_with_retries(s)
-                ok = True
-                return out
-            finally:
-                gate.release(ok)
-        except Cancelled:
-            # Not a failure: the journal still has it in flight, so the next run copies it.
-            return _Outcome("interrupted", s, key)
-        except FileNotFoundError:
-            return _Outcome("failed", s, key, reason="the source object no longer exists "
-                                                     "(deleted after it was listed)")
-        except Exception as exc:
-            return _Outcome("failed", s, key, reason=describe(exc))
+    def _dispatcher(self, recorder: Recorder) -> Dispatcher:
+        batching = self.src.features.cheap_read and self.dst.features.cheap_read
+        workers = min(self.opts.transfers, LOCAL_WORKERS) if batching else self.opts.transfers
+        executor = self._executors(CopyTask(self.config, self.worker), workers)
+        most = 2 * workers * (BATCH_OBJECTS if batching else 1)
+        return Dispatcher(executor, recorder, batching, self.opts.part_size, most)
 
-    def _same_bytes(self, s: ObjectInfo, d: ObjectInfo) -> bool:
-        src_sums = s.checksums or hash_object(self.src, s.key)
-        if not common(src_sums, d.checksums):
-            if not self.dst.capabilities.cheap_read:
-                return False
-            dst_sums = hash_object(self.dst, d.key)
-        else:
-            dst_sums = dict(d.checksums)
-        return bool(common(src_sums, dst_sums)) and mismatch(src_sums, dst_sums) is None
+    def _march(self, journal: Journal | None, recorder: Recorder,
+               dispatcher: Dispatcher) -> None:
+        """Walk both listings joined by key, decide each key, send what needs work."""
+        done = SortedLookup(journal.done_records() if journal else iter(()))
+        for key, s, d in iter_pairs(self.src, self.dst, self.keep):
+            recorder.listed(s)
+            action = decide(s, d, done.get(key), self.src, self.dst, self.spec.delete)
+            if action == "skip":
+                recorder.skipped(key, s)
+            elif action != "keep":
+                self._plan(action, key, s, d, recorder, dispatcher)
+        dispatcher.flush()
+        self._emit(Event("listed", size=recorder.result.listed))
 
-    def _copy_with_retries(self, s: ObjectInfo) -> _Outcome:
-        current = s
+    def _plan(self, action: Literal["copy", "check", "delete"], key: str,
+              s: ObjectInfo | None, d: ObjectInfo | None, recorder: Recorder,
+              dispatcher: Dispatcher) -> None:
+        """Count an object that needs work and send it; a dry run answers copies and
+        deletions here, without a hop to a worker (nothing to read or write)."""
+        # Only what is sent in parts needs to be on record before it starts: after a kill,
+        # the next run aborts the upload this one left open. A single-request object left
+        # unfinished is simply copied again.
+        recorder.planned(action, key, s, durable=action == "copy" and s is not None
+                         and s.size > self.opts.part_size)
+        if self.opts.dry_run and action != "check":
+            recorder.record([Outcome("would-copy" if action == "copy" else "would-delete",
+                                     s, key)])
+            return
+        dispatcher.send((action, key, s, d), s.size if s is not None else 0)
 
-        def attempt() -> _Outcome:
-            nonlocal current
-            try:
-                return self._copy_once(current)
-            except SourceChangedError:
-                if self.opts.retries > 1:
-                    # The next attempt copies the object as it is now.
-                    current = self.src.stat(s.key) or current
-                raise
+    def _stop(self, dispatcher: Dispatcher, result: TransferResult) -> None:
+        """Ctrl-C: ask the workers to stop, and record what finishes meanwhile."""
+        dispatcher.executor.cancel()
+        dispatcher.drop_unsent()
+        result.interrupted = True
+        dispatcher.wait_all(deadline=time.monotonic() + STOP_WAIT_S)
 
-        # Most objects go through on the first try; only a failure pays for the retry
-        # machinery, which then makes the remaining attempts.
-        try:
-            return attempt()
-        except Exception as exc:
-            if self.opts.retries <= 1 or not _retryable(exc):
-                raise
-        # The backoff before the second attempt: 0.2 s plus jitter, doubling from there.
-        if self._cancel.wait(0.2 + random.uniform(0, 0.5)):
-            raise Cancelled
-        retrying = Retrying(stop=stop_after_attempt(self.opts.retries - 1),
-                            wait=wait_exponential_jitter(multiplier=0.4, max=5.0,
-                                                         jitter=0.5),
-                            retry=retry_if_exception(_retryable), reraise=True)
-        out: _Outcome = retrying(attempt)
-        return replace(out, attempts=1 + retrying.statistics.get("attempt_number", 1))
-
-    def _copy_once(self, s: ObjectInfo) -> _Outcome:
-        meta, src_sums, chunks = self._open_source(s)
-        progress = self._progress_callback()
-        stream = ByteStream(chunks, on_bytes=progress)
-        try:
-            stored = self.dst.write(s.key, stream, size=s.size, meta=meta, checksums=src_sums,
-                                    part_size=self.opts.part_size)
-        finally:
-            stream.close()
-        if stream.bytes_read != s.size:
-            self._discard(s.key)
-            raise SourceChangedError(f"source delivered {stream.bytes_read} bytes, listed size "
-                                     f"was {s.size}")
-        sent = stream.checksums()
-        bad = mismatch(sent, src_sums)
-        if bad is not None:
-            self._discard(s.key)
-            raise IntegrityError(f"{bad} of the bytes read ({sent[bad]}) differs from the "
-                                 f"source's stored {bad} ({src_sums[bad]})")
-        bad = mismatch(sent, stored.checksums)
-        if bad is not None:
-            self._discard(s.key)
-            raise IntegrityError(f"destination stored {bad} {stored.checksums[bad]}, the bytes "
-                                 f"sent have {sent[bad]}")
-        if stored.size != s.size:
-            self._discard(s.key)
-            raise IntegrityError(f"destination stored {stored.size} bytes, expected {s.size}")
-        level = "checksum" if common(sent, stored.checksums) else "size"
-        return _Outcome("copied", s, s.key, dst=stored, level=level, checksums=sent)
-
-    def _open_source(self, s: ObjectInfo
-                     ) -> tuple[ObjectMeta, dict[str, str], Iterator[bytes]]:
-        """The metadata to carry, every checksum the source knows, and the byte stream.
-
-        Listings of GCS, Azure and memory carry the metadata; S3's does not, and its
-        ``open`` gets it from the GET that also streams the bytes (no extra HEAD)."""
-        sums = dict(s.checksums)
-        meta = s.meta
-        if meta is None and not self.src.capabilities.cheap_read:
-            full, chunks = self.src.open(s.key)  # one request where features.open
-            if full.size != s.size or (s.etag and full.etag and full.etag != s.etag):
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
-                raise SourceChangedError("source object changed after it was listed")
-            meta = full.meta
-            sums.update(full.checksums)
-        else:
-            chunks = self.src.read(s.key)
-        if meta is None:
-            # A filesystem stores no content type: guess it from the name, as browsers and
-            # web servers will expect one on the cloud side.
-            meta = ObjectMeta(content_type=mimetypes.guess_type(s.key, strict=False)[0])
-        if meta.mtime is None and s.mtime is not None:
-            meta = replace(meta, mtime=s.mtime)
-        return meta, sums, chunks
-
-    def _discard(self, key: str) -> None:
-        """Remove a destination object that failed its check: never leave bad bytes as good."""
-        with contextlib.suppress(Exception):  # best effort: the failure is reported anyway
-            self.dst.delete(key)
-
-    def _progress_callback(self) -> Callable[[int], None]:
-        emit, cancel, throttle = self._emit, self._cancel, self.traffic.on_bytes
-
-        def on_bytes(n: int) -> None:
-            if cancel.is_set():
-                raise Cancelled
-            throttle(n)
-            emit(Event("bytes", size=n))
-
-        return on_bytes
+    def _finish(self, dispatcher: Dispatcher, journal: Journal | None,
+                result: TransferResult, started: float) -> None:
+        """Free the workers, make the destination durable, record the run."""
+        dispatcher.executor.shutdown(wait=not result.interrupted)
+        if self.dst.features.flush and not self.opts.dry_run:
+            self.dst.flush()
+        result.elapsed = time.monotonic() - started
+        result.throttled = self.traffic.throttled
+        result.lowest_concurrency = self.traffic.concurrency.lowest
+        if journal is not None:
+            if not self.opts.dry_run:
+                status = ("interrupted" if result.interrupted
+                          else "failed" if result.failures else "ok")
+                journal.finish_run(status, result.to_dict())
+            journal.close()
 
 
-def run(spec: ObjectSpec, opts: TransferOptions, on_event: EventSink | None = None
-        ) -> TransferResult:
-    return Engine(spec, opts, on_event).run()
+def run(spec: ObjectSpec, opts: TransferOptions, on_event: EventSink | None = None,
+        executors: ExecutorFactory[list[Item], Outcome] = threads) -> TransferResult:
+    return Engine(spec, opts, on_event, executors).run()

@@ -18,9 +18,9 @@ from cloudshift.core.redact import describe
 from cloudshift.jobs.events import Event, EventSink
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ObjectInfo, Store
-from cloudshift.transfer.engine import hash_object
 from cloudshift.transfer.listing import KeyFilter, iter_pairs
 from cloudshift.transfer.results import VerifiedObject, VerifyResult
+from cloudshift.transfer.worker import hash_object
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,98 @@
+"""Where a kind's work runs: the seam between a job's coordinator and its workers.
+
+A coordinator (the object engine) cuts its job into pieces of work and hands them to an
+:class:`Executor`; outcomes come back to it, and only it records them in the journal. What
+runs a piece is a :class:`Task`: a callable that turns one piece into outcomes. A task and
+its pieces are plain data (a task names its stores by description, never by live client),
+so an executor may run them in this process, as :class:`ThreadExecutor` does, or ship them
+to other machines, as the Ray executor of the petabyte issue will, without the coordinator
+changing.
+
+The contract both sides keep:
+
+- a task yields an outcome for every item of a piece, whatever happens to the item (an
+  error is an outcome), possibly in several lists as they finish; so the coordinator can
+  count what is in flight by counting items;
+- :meth:`Executor.collect` waits up to ``timeout`` for outcomes and returns all that are
+  ready (an empty list when none came);
+- :meth:`Executor.cancel` asks running pieces to stop soon (:meth:`Task.cancel`); their
+  items still come back, as the task reports them (interrupted, failed...);
+- :meth:`Executor.shutdown` frees the workers; ``wait=False`` drops pieces not yet started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from queue import Empty, SimpleQueue
+from typing import Generic, Protocol, TypeVar
+
+W = TypeVar("W")
+O = TypeVar("O")  # noqa: E741 - the outcome type, beside W for work
+W_contra = TypeVar("W_contra", contravariant=True)
+O_co = TypeVar("O_co", covariant=True)
+
+
+class Task(Protocol[W_contra, O_co]):
+    def __call__(self, work: W_contra, /) -> Iterable[Sequence[O_co]]:
+        """Do one piece of work, yielding its outcomes as they are ready."""
+        ...
+
+    def cancel(self) -> None:
+        """Make pieces running in this process stop soon."""
+        ...
+
+
+class Executor(Protocol[W_contra, O_co]):
+    def submit(self, work: W_contra) -> None: ...
+
+    def collect(self, timeout: float) -> Sequence[O_co]: ...
+
+    def cancel(self) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+# How a coordinator gets an executor: for a task, with at most ``workers`` pieces at once.
+ExecutorFactory = Callable[[Task[W, O], int], Executor[W, O]]
+
+
+class ThreadExecutor(Generic[W, O]):
+    """Pieces run on a pool of threads of this process; their outcomes go to one queue.
+
+    One queue rather than a future per piece: ``concurrent.futures.wait()`` re-arms a waiter
+    on every pending future per call, which costs more than copying a small object.
+    """
+
+    def __init__(self, task: Task[W, O], workers: int, name: str = "cloudshift") -> None:
+        self._task = task
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._outcomes: SimpleQueue[Sequence[O]] = SimpleQueue()
+
+    def submit(self, work: W) -> None:
+        self._pool.submit(self._run, work)
+
+    def _run(self, work: W) -> None:
+        for outcomes in self._task(work):
+            self._outcomes.put(outcomes)
+
+    def collect(self, timeout: float) -> list[O]:
+        ready: list[O] = []
+        try:
+            ready.extend(self._outcomes.get(timeout=timeout))
+            while True:
+                ready.extend(self._outcomes.get_nowait())
+        except Empty:
+            pass
+        return ready
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def threads(task: Task[W, O], workers: int) -> Executor[W, O]:
+    """The default :data:`ExecutorFactory`: this process's threads."""
+    return ThreadExecutor(task, workers)
