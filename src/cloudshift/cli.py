@@ -274,8 +274,12 @@ def _given(ctx: typer.Context, values: Mapping[str, Any]) -> dict[str, Any]:
 @app.command()
 def jobs(json_out: Annotated[bool, typer.Option(
         "--json", help="JSON Lines on stdout: one line per job.")] = False) -> None:
-    """List the jobs on this machine, of every kind (object copies and syncs, database
-    copies), with their last run's status and progress."""
+    """List the jobs on this machine, of every kind, with their last run.
+
+    Object copies and syncs, database copies: each job's kind, command, last status, progress
+    (objects or key ranges by state), source and destination. `cloudshift resume JOB`
+    continues any of them.
+    """
     from cloudshift.kinds import list_jobs
     from cloudshift.render.jobs import print_jobs
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from cloudshift.core.units import human_bytes
 from cloudshift.jobs.events import Event
 from cloudshift.jobs.results import JobResult
 from cloudshift.render.jsonl import write_json
 from cloudshift.render.progress import Lines, Reporter
-from cloudshift.storage.base import ObjectInfo
 from cloudshift.transfer.results import TransferResult, VerifyResult
+
+if TYPE_CHECKING:  # a type only: render/ imports the kinds' results, not storage/
+    from cloudshift.storage.base import ObjectInfo
 
 FAILURES_SHOWN = 50
 
