@@ -164,3 +164,35 @@ def test_data_ships_as_package_resources(tmp_path: Path, monkeypatch: pytest.Mon
     fresh = load_catalog(user_dir=tmp_path)
     assert len(fresh.instances["azure:eastus"]) == 292
     assert priced_regions(fresh, "azure") == ["eastus", "westus2"]
+
+
+def test_replaced_tables_are_cited_and_checked(tmp_path: Path) -> None:
+    from importlib import resources
+
+    packaged = (resources.files("cloudshift.catalog") / "data" / "storage.csv").read_text()
+    mine = tmp_path / "storage.csv"
+    mine.write_text(packaged)
+    cat = load_catalog(resolve_overrides([str(mine)]), user_dir=tmp_path / "none")
+    rates = cat.storage[("aws:us-east-1", "STANDARD")]
+    assert rates.gb_month.source.title == f"override from {mine}"
+    # A blank rate is the reference region's; without that row there is nothing to take.
+    rows = [line for line in packaged.splitlines()
+            if not line.startswith("aws,us-east-1,DEEP_ARCHIVE")]
+    mine.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ConfigError, match="'retrieval_gb' is blank and there is no "
+                                          "aws:us-east-1 DEEP_ARCHIVE row") as err:
+        load_catalog(resolve_overrides([str(mine)]), user_dir=tmp_path / "none")
+    assert "\n" not in str(err.value)
+    # A blank internet egress price is the first tier of egress_tiers.csv; where no tier
+    # covers the region, the blank is an error rather than a guess.
+    net = tmp_path / "network.csv"
+    net.write_text("provider,region,internet_egress_per_gb,inter_region_per_gb,"
+                   "free_internet_gb\naws,us-east-1,,0.02,100\naws,ap-south-1,,0.08,100\n")
+    with pytest.raises(ConfigError, match=r"network\.csv ap-south-1: internet_egress_per_gb "
+                                          r"is blank and no tier"):
+        load_catalog(resolve_overrides([str(net)]), user_dir=tmp_path / "none")
+    net.write_text("provider,region,internet_egress_per_gb,inter_region_per_gb,"
+                   "free_internet_gb\naws,us-east-1,,0.02,100\n")
+    cat = load_catalog(resolve_overrides([str(net)]), user_dir=tmp_path / "none")
+    internet = cat.network["aws:us-east-1"].internet_egress_gb
+    assert internet.value == 0.09 and internet.source.id == "aws-ec2-dto"

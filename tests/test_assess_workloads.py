@@ -184,3 +184,22 @@ def test_every_priced_region_and_family_is_described(cat: Catalog) -> None:
             assert tier_prices(cat, key, tier) is not None, (key, tier)
         for t in types:
             assert (t.provider, family_of(t.provider, t.name)) in cat.families, t.name
+
+
+def test_reading_archived_data_pays_its_restore(cat: Catalog, tmp_path: Path) -> None:
+    # Each read of S3 Glacier Deep Archive or Blob Archive data is a restore first: the
+    # restore request (S3 0.10 per 1,000; Azure's archive read operation 0.50 per 1,000) and
+    # the restore fee per GB (0.02) come on top of the GET (0.0004 per 1,000). GCS Archive is
+    # read directly at its own rates (0.05 per 1,000 and per GB).
+    path = tmp_path / "w.yaml"
+    path.write_text("name: cold\nstorage:\n  archive: {gb: 1000, reads_per_month: 10000, "
+                    "retrieved_gb_per_month: 50}\n"
+                    "requirements:\n  regions: [us-east-1, us-central1, eastus]\n")
+    r = assess(path, catalog=cat)
+    expected = {"aws:us-east-1": 10 * (0.0004 + 0.1) + 50 * 0.02,
+                "azure:eastus": 10 * (0.0004 + 0.5) + 50 * 0.02,
+                "gcp:us-central1": 10 * 0.05 + 50 * 0.05}
+    for key, usd in expected.items():
+        assert lines(option(r, key))["archive requests"] == pytest.approx(usd), key
+    assert "x $0.1004/1k" in next(line.detail for line in option(r, "aws:us-east-1").lines
+                                  if line.item == "archive requests")

@@ -295,3 +295,66 @@ def test_worker_type_network_caps_the_measured_rate() -> None:
     p = plan_workload(tiny, src_region="aws:us-east-1", dst_region="gcp:us-central1",
                       workers=2)
     assert p.options[0].c_v.usd == pytest.approx(2 * 60 / 3600 * 1.536)
+
+
+def test_plan_and_assess_read_one_catalogue() -> None:
+    from cloudshift.assess.regions import resolve_region
+    from cloudshift.assess.tiers import TIER_CLASS, tier_prices
+
+    book = PriceBook.load()
+    cat = book.catalog
+    # One Region type: the planner's region is the described one the assessment resolves.
+    region = book.region("aws:eu-west-1")
+    assert (region.location, region.country, region.zones) == ("Ireland", "IE", 3)
+    assert resolve_region(cat, "eu-west-1", ["aws"], "test") == region
+    # One storage price per region and class, whoever asks: on the old copies Azure Blob Hot
+    # in eastus was 0.0184 USD/GB-month for the planner and 0.018 for the assessment.
+    compared = 0
+    for key in cat.instances:
+        provider = key.split(":", 1)[0]
+        for tier, storage_class in TIER_CLASS[provider].items():
+            mine, _ = book.storage_prices(book.region(key), storage_class)
+            theirs = tier_prices(cat, key, tier)
+            assert theirs is not None, (key, tier)
+            assert (mine.gb_month.value, mine.write_1k.value) == (theirs.gb_month,
+                                                                  theirs.writes_per_1k)
+            compared += 1
+    assert compared == 15 * 3
+    # One VM price: the planner's worker and the assessment's instance are the same row.
+    vm, _ = book.vm_price(book.region("aws:us-east-1"), "m5.8xlarge")
+    inst = cat.instance("aws:us-east-1", "m5.8xlarge")
+    assert inst is not None and vm.value == inst.price_hour == 1.536
+    assert vm.source == inst.source.title
+
+
+def test_regional_storage_prices_and_what_they_inherit() -> None:
+    # S3 in eu-central-1 has its own list prices now (it used us-east-1's, flagged): a plan
+    # out of Frankfurt pays 0.0245 USD/GB-month and 0.0054 per 1,000 LIST/PUT.
+    book = PriceBook.load()
+    frankfurt = book.region("aws:eu-central-1")
+    sp, warn = book.storage_prices(frankfurt, "STANDARD")
+    assert warn is None and sp.gb_month.value == 0.0245 and sp.write_1k.value == 0.0054
+    assert sp.gb_month.source.startswith("Amazon S3 pricing, per region")
+    assert sp.gb_month.note == ""
+    # The regional row gives no restore fee and delay: they are us-east-1's, said so.
+    deep, _ = book.storage_prices(frankfurt, "DEEP_ARCHIVE")
+    assert deep.gb_month.value == 0.0018 and deep.restore_gb.value == 0.02
+    assert (deep.restore_1k.value, deep.restore_hours.value) == (0.1, 12)
+    assert deep.restore_1k.note == "aws:us-east-1 list price"
+    assert deep.restore_1k.source.startswith("Amazon S3 pricing, US East")
+    # A class the region has no row for is the reference region's, flagged on every rate.
+    glacier, _ = book.storage_prices(frankfurt, "GLACIER")
+    assert glacier.gb_month.note == "aws:us-east-1 list price; no price shipped for " \
+                                    "aws:eu-central-1"
+    wl = TransferWorkload.of([(GiB, "STANDARD", 1000)], dst_provider="gcp")
+    p = plan_workload(wl, src_region=frankfurt, dst_region="gcp:us-central1", workers=1)
+    assert p.running.src_usd_month == pytest.approx(1000 * 0.0245)
+
+
+def test_the_catalogue_is_read_once(tmp_path: Path) -> None:
+    first = load_catalog(user_dir=tmp_path)
+    assert load_catalog(user_dir=tmp_path) is first
+    # Tables are read-only: a plan cannot change what the next one reads.
+    with pytest.raises(TypeError):
+        first.throughput[("aws:us-east-1", "aws:us-west-2")] = first.throughput[  # type: ignore[index]
+            ("aws:us-east-1", "aws:us-west-1")]
