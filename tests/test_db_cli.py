@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 from cloudshift.jobs.events import event
 from cloudshift.render.db import DbPrinter
 from servers import free_port
@@ -106,6 +108,58 @@ def test_check_reports_sizes_and_is_ready(pg_dbs: PgDbs, tmp_path: Path) -> None
     assert "check: ready" in proc.stdout
 
 
+# A table whose load on the target waits for the test: its CHECK takes a shared advisory lock
+# that a Gate holds exclusively (on the source nobody holds it, so the rows go in).
+GATED = """
+CREATE FUNCTION gate(v int) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN true; END $$;
+CREATE TABLE gated (id int PRIMARY KEY, v int CHECK (gate(v)));
+INSERT INTO gated SELECT i, i FROM generate_series(1, 100) i;
+"""
+GATED_ROWS = 100
+
+
+class Gate:
+    """Holds a copy inside the load of ``gated``, as long as the test wants: the copy is then
+    past the schema, and that table is not done, whatever the timing of the rest."""
+
+    def __init__(self, target_dsn: str) -> None:
+        self.conn = psycopg.connect(target_dsn, autocommit=True)
+        self.conn.execute("SELECT pg_advisory_lock(4242)")
+
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()       # the lock goes with the session
+
+    def wait_for_load(self, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+        """Return once a session of the copy waits at the gate."""
+        deadline = time.monotonic() + timeout
+        while not self._waiting():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the copy never reached the gated table"
+            time.sleep(0.05)
+
+    def _waiting(self) -> bool:
+        row = self.conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                "AND objid = 4242 AND NOT granted").fetchone()
+        return bool(row and row[0])
+
+
+def interrupted_copy(args: tuple[str, ...], target_dsn: str, home: Path,
+                     sig: signal.Signals = signal.SIGTERM) -> str:
+    """Run ``db copy``, hold it in the gated table's load, send it ``sig``: its stderr.
+    A SIGTERM must end it with 130 (resumable), a SIGKILL just ends it."""
+    with Gate(target_dsn) as gate:
+        proc = popen(*args, home=home)
+        gate.wait_for_load(proc)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == (130 if sig == signal.SIGTERM else -sig), err
+    return err
+
+
 def _done_chunks(journal: Path) -> int:
     if not journal.exists():
         return 0
@@ -118,17 +172,12 @@ def _done_chunks(journal: Path) -> int:
 
 
 def test_kill_9_during_copy_then_rerun_ends_identical(pg_dbs: PgDbs, tmp_path: Path) -> None:
-    run_sql(pg_dbs.src, BIG.format(n=600_000) + AWKWARD)
+    run_sql(pg_dbs.src, BIG.format(n=600_000) + AWKWARD + GATED)
     job = tmp_path / "job"
     args = ("copy", pg_dbs.src, pg_dbs.dst, "-j", "2", "--split-size", "2MiB",
             "--job-dir", str(job))
-    proc = popen(*args, home=tmp_path)
-    deadline = time.monotonic() + 60
-    while _done_chunks(job / "journal.db") < 3 and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    # Killed while loading the gated table, one of the last: the big tables are in by then.
+    interrupted_copy(args, pg_dbs.dst, tmp_path, signal.SIGKILL)
     done_before = _done_chunks(job / "journal.db")
     assert done_before >= 3
     with sqlite3.connect(job / "journal.db") as db:
@@ -153,7 +202,8 @@ def test_kill_9_during_copy_then_rerun_ends_identical(pg_dbs: PgDbs, tmp_path: P
     assert scalar(pg_dbs.dst, "SELECT name FROM customers WHERE id = 2") == \
         "written after the kill"
     copied_again = int(again.stdout.split("db copy: ")[1].split(" rows")[0])
-    assert copied_again == 600_000 + AWKWARD_ROWS  # the journal's total over both runs
+    # The journal's total over both runs.
+    assert copied_again == 600_000 + AWKWARD_ROWS + GATED_ROWS
     # Tables loaded before the kill got their indexes (verify compares them) and ANALYZE.
     assert not_analyzed(pg_dbs.dst) == ["no_columns"]
     verify = cli("verify", pg_dbs.src, pg_dbs.dst, home=tmp_path)
@@ -246,17 +296,11 @@ def test_printer_lines_and_json_shape() -> None:
 
 def test_follow_killed_during_data_must_restart_with_force(pg_dbs: PgDbs, tmp_path: Path
                                                             ) -> None:
-    run_sql(pg_dbs.src, BIG.format(n=400_000))
+    run_sql(pg_dbs.src, BIG.format(n=400_000) + GATED)
     job = tmp_path / "job"
     args = ("copy", pg_dbs.src, pg_dbs.dst, "-j", "2", "--split-size", "2MiB", "--follow",
             "--job-dir", str(job))
-    proc = popen(*args, home=tmp_path)
-    deadline = time.monotonic() + 60
-    while _done_chunks(job / "journal.db") < 2 and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    interrupted_copy(args, pg_dbs.dst, tmp_path, signal.SIGKILL)
     line = one_error_line(cli(*args, home=tmp_path))
     assert "stopped during the data copy" in line and "--force" in line
     forced = cli(*args, "--force", home=tmp_path)
@@ -268,18 +312,11 @@ def test_follow_killed_during_data_must_restart_with_force(pg_dbs: PgDbs, tmp_pa
 
 
 def test_sigterm_exits_130_and_json_rerun_resumes(pg_dbs: PgDbs, tmp_path: Path) -> None:
-    run_sql(pg_dbs.src, BIG.format(n=300_000))
+    run_sql(pg_dbs.src, BIG.format(n=100_000) + GATED)
     job = tmp_path / "job"
     args = ("copy", pg_dbs.src, pg_dbs.dst, "-j", "2", "--split-size", "2MiB",
             "--job-dir", str(job))
-    proc = popen(*args, home=tmp_path)
-    deadline = time.monotonic() + 60
-    while _done_chunks(job / "journal.db") < 1 and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    err = interrupted_copy(args, pg_dbs.dst, tmp_path)
     assert "cloudshift: interrupted" in err and "Traceback" not in err
     again = cli(*args, "--json", home=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -287,7 +324,39 @@ def test_sigterm_exits_130_and_json_rerun_resumes(pg_dbs: PgDbs, tmp_path: Path)
     summary = lines[-1]
     assert summary["type"] == "summary" and summary["resumed"] is True
     assert (summary["kind"], summary["op"], summary["ok"]) == ("db", "db-copy", True)
-    assert summary["rows"] == 300_000
-    assert any(x["type"] == "table" for x in lines)
+    assert summary["rows"] == 100_000 + GATED_ROWS
+    assert {"type": "table", "key": "public.gated", "rows": GATED_ROWS} \
+        .items() <= next(x for x in lines if x.get("key") == "public.gated").items()
     assert PASSWORD not in again.stdout + again.stderr
     assert cli("verify", pg_dbs.src, pg_dbs.dst, "--json", home=tmp_path).returncode == 0
+
+
+def _runs(job: Path) -> int:
+    with sqlite3.connect(job / "journal.db") as db:
+        return int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+
+def test_resume_with_other_options_is_refused_in_one_line(pg_dbs: PgDbs, tmp_path: Path
+                                                          ) -> None:
+    run_sql(pg_dbs.src, BIG.format(n=20_000) + GATED)
+    job = tmp_path / "job"
+
+    def args(*extra: str, split: str = "2MiB") -> tuple[str, ...]:
+        return ("copy", pg_dbs.src, pg_dbs.dst, "-j", "2", "--split-size", split,
+                "--job-dir", str(job), *extra)
+
+    interrupted_copy(args(), pg_dbs.dst, tmp_path)
+    runs = _runs(job)
+    for changed, named in (((), "--split-size: was 2.0 MiB, now 64.0 MiB"),
+                           (("--no-acl",), "--no-acl: was off, now on"),
+                           (("--no-owner",), "--no-owner: was off, now on"),
+                           (("--follow",), "--follow: was off, now on")):
+        split = "64MiB" if not changed else "2MiB"
+        line = one_error_line(cli(*args(*changed, split=split), home=tmp_path))
+        assert f"this job was started with other options: {named} (rerun with the same " \
+               "options, or add --force to start over)" in line, line
+    assert _runs(job) == runs, "a refused run must not touch the journal"
+    same = cli(*args(), home=tmp_path)
+    assert same.returncode == 0, same.stderr
+    assert "(resumed)" in same.stdout
+    assert cli("verify", pg_dbs.src, pg_dbs.dst, home=tmp_path).returncode == 0

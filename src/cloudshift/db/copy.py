@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from cloudshift.db.pump import Chunk, copy_chunk
 from cloudshift.jobs.events import Event, EventSink, event
 from cloudshift.jobs.journal import job_folder
 from cloudshift.jobs.results import ResultBase, summary
+from cloudshift.jobs.spec import JobSpec
 
 
 @dataclass
@@ -145,6 +146,8 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
                 # The target was emptied or recreated since: the journal describes nothing.
                 journal.reset()
         resumed = not journal.fresh
+        if resumed:
+            require_same_options(spec, journal.spec())
         if not resumed:
             n = catalog.user_table_count(dconn)
             if n:
@@ -244,6 +247,19 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
         journal.close()
         sconn.close()
         dconn.close()
+
+
+def require_same_options(spec: JobSpec, recorded: JobSpec | None) -> None:
+    """A resume must produce what the first run started: refuse, in one line, when an
+    option that changes the result differs from the recorded one. Options an older journal
+    did not record (cloudshift 0.1 kept only --follow) are not compared."""
+    if recorded is None:
+        return
+    known = {k: v for k, v in spec.options.items() if k in recorded.options}
+    diffs = replace(spec, options=known).differences(recorded)
+    if diffs:
+        raise ConfigError("this job was started with other options: " + "; ".join(diffs),
+                          hint="rerun with the same options, or add --force to start over")
 
 
 def catalog_large_objects(conn: psycopg.Connection[Any]) -> int:
