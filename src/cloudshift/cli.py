@@ -231,8 +231,8 @@ def resume(
 
     A database copy (db-...) runs its db copy again with the options it was started with,
     keeping the finished tables and key ranges; the DSNs in its journal carry no password,
-    so give it as PGPASSWORD or in ~/.pgpass. Of the options above it takes --json and
-    --verbose; see `cloudshift db copy --help`.
+    so give it as PGPASSWORD or in ~/.pgpass. Of the options above it takes --transfers
+    (its parallel workers, as db copy --jobs) and --json.
 
     Example: cloudshift resume copy-3f2a9c1d0b7e --transfers 32
     """

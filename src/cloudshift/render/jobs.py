@@ -16,7 +16,7 @@ def job_line(row: JobRow, width: int = 0) -> str:
     if row.reason:
         return f"{row.job_id:<{width}}  {row.status}: {row.reason}"
     progress = ", ".join(f"{n} {state}" for state, n in row.progress.items()) or "-"
-    return (f"{row.job_id:<{width}}  {row.kind:<7} {row.op:<6} {row.status:<11} {progress}  "
+    return (f"{row.job_id:<{width}}  {row.kind:<7} {row.op:<7} {row.status:<11} {progress}  "
             f"{row.src} -> {row.dst}")
 
 
