@@ -4,6 +4,7 @@ column, a partitioned table, foreign keys, a sequence, NULLs, unicode)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -15,9 +16,11 @@ import pytest
 from cloudshift.core.errors import ConfigError
 from cloudshift.db import schema, verify
 from cloudshift.db.copy import CopyOptions, CopyResult, copy_database
+from cloudshift.db.kind import DB
 from cloudshift.db.verify import verify_databases
 from cloudshift.jobs.events import Event
-from servers.postgres import PgDbs
+from cloudshift.jobs.journal import peek
+from servers.postgres import PASSWORD, PgDbs
 
 AWKWARD = r"""
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'ünïcødé 😀');
@@ -312,6 +315,46 @@ def test_copy_again_after_a_finished_job(pg_dbs: PgDbs, tmp_path: Path) -> None:
     result = copy(pg_dbs, tmp_path)
     assert not result.resumed and result.rows == 1
     assert scalar(pg_dbs.dst, "SELECT count(*) FROM t") == 1
+
+
+def test_the_db_kind_describes_and_resumes_a_real_job(pg_dbs: PgDbs, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `cloudshift jobs` and `cloudshift resume` see of a db copy stopped after its
+    plan: the DSNs without password, its status, its chunks; the resume takes the options
+    the copy was started with (a different one would be refused) and the password from
+    PGPASSWORD, since the journal has none."""
+    run_sql(pg_dbs.src, AWKWARD + "GRANT SELECT ON customers TO PUBLIC;")
+    folder = tmp_path / "job"
+
+    def stop_after_plan(ev: Event) -> None:
+        if ev.type == "plan":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        copy(pg_dbs, tmp_path, jobs=2, split_bytes=64 << 10, no_acl=True,
+             on_event=stop_after_plan)
+    row = DB.describe(peek(folder))
+    server = pg_dbs.servers.source
+    assert (row.kind, row.op, row.status) == ("db", "db-copy", "interrupted")
+    assert row.src == f"postgresql://postgres@127.0.0.1:{server.port}/{pg_dbs.name}"
+    assert row.dst.endswith(f":{pg_dbs.servers.target.port}/{pg_dbs.name}")
+    planned = row.progress["planned"]
+    assert planned > 10 and set(row.progress) == {"planned"}   # customers alone is split
+    assert PASSWORD not in json.dumps(row.to_dict())
+
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    result = DB.resume(peek(folder), {"transfers": 2}, None)
+    assert isinstance(result, CopyResult) and result.exit_code == 0
+    assert result.resumed and result.rows == AWKWARD_ROWS
+    assert {t.table: t for t in result.tables}["public.customers"].chunks > 1
+    row = DB.describe(peek(folder))
+    assert (row.status, dict(row.progress)) == ("done", {"done": planned})
+    assert verify_databases(pg_dbs.src, pg_dbs.dst).ok
+    # Copied without GRANTs, as the first run was asked to.
+    assert scalar(pg_dbs.src, "SELECT relacl IS NOT NULL FROM pg_class "
+                              "WHERE oid = 'customers'::regclass")
+    assert scalar(pg_dbs.dst, "SELECT relacl IS NULL FROM pg_class "
+                              "WHERE oid = 'customers'::regclass")
 
 
 def test_verify_finds_a_single_changed_row_and_names_it(pg_dbs: PgDbs, tmp_path: Path,

@@ -16,11 +16,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cloudshift.core.units import human_bytes, parse_size
-from cloudshift.db.dsn import Dsn
 from cloudshift.jobs.journal import JOURNAL_FILE, JournalBase
 from cloudshift.jobs.spec import JobSpec
+
+if TYPE_CHECKING:  # db.dsn loads psycopg: `cloudshift jobs` reads journals without it
+    from cloudshift.db.dsn import Dsn
 
 KIND = "db"
 

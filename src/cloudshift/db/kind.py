@@ -1,0 +1,61 @@
+"""The PostgreSQL mover as a kind of job: what ``cloudshift jobs`` shows of a db copy, and
+how ``cloudshift resume`` continues one.
+
+Only the journal is imported here; psycopg and the copy load when a job is resumed, so
+listing a hundred jobs stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cloudshift.core.errors import UsageError
+from cloudshift.core.units import parse_size
+from cloudshift.db.journal import KIND, chunk_counts
+from cloudshift.jobs.events import EventSink
+from cloudshift.jobs.journal import JobInfo
+from cloudshift.jobs.registry import JobRow, Kind
+
+if TYPE_CHECKING:
+    from cloudshift.db.copy import CopyResult
+
+OP = "db-copy"
+# The generic resume options this kind takes: how many workers (``transfers`` is the
+# objects' name for the same thing). Everything else about a db copy is its recorded spec.
+WORKERS = ("jobs", "transfers")
+
+
+def describe(info: JobInfo) -> JobRow:
+    """Source and target (without passwords), the last run's status, chunks by state."""
+    params = info.spec.params if info.spec is not None else {}
+    status = str(info.last_run["status"]) if info.last_run else "never run"
+    return JobRow(job_id=info.job_id, kind=KIND, op=OP, src=str(params.get("src", "?")),
+                  dst=str(params.get("dst", "?")), status=status,
+                  progress=chunk_counts(info.folder))
+
+
+def resume(info: JobInfo, overrides: Mapping[str, Any], on_event: EventSink | None = None
+           ) -> CopyResult:
+    """Run the job's db copy again, with the options it was started with, from its journal:
+    finished tables and key ranges are kept. The recorded DSNs carry no password: libpq
+    takes it from PGPASSWORD or ~/.pgpass."""
+    from cloudshift.db.copy import CopyOptions, copy_database
+
+    if info.spec is None:
+        raise UsageError(f"job '{info.job_id}' has no recorded command; "
+                         "run the db copy again instead")
+    opts = CopyOptions(job_dir=info.folder, on_event=on_event)
+    recorded = info.spec.options
+    opts.follow = bool(recorded.get("--follow", opts.follow))
+    opts.no_owner = bool(recorded.get("--no-owner", opts.no_owner))
+    opts.no_acl = bool(recorded.get("--no-acl", opts.no_acl))
+    if "--split-size" in recorded:
+        opts.split_bytes = parse_size(str(recorded["--split-size"]))
+    workers = [overrides[k] for k in WORKERS if overrides.get(k) is not None]
+    if workers:
+        opts.jobs = int(workers[0])
+    return copy_database(str(info.spec.params["src"]), str(info.spec.params["dst"]), opts)
+
+
+DB = Kind(name=KIND, title="PostgreSQL", describe=describe, resume=resume)
