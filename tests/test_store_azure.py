@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import random
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from cloudshift.core.errors import ConfigError, IntegrityError, SourceChangedError
+from cloudshift.core.errors import ConfigError, IntegrityError
 from cloudshift.core.uri import parse
 from cloudshift.storage.azure import (
     ENV_ACCOUNT,
@@ -81,21 +80,20 @@ def no_trace_of(server: AzureServer, name: str, blob: str) -> None:
 # -- round trips ---------------------------------------------------------------------------
 
 
-def test_small_round_trip(azure_server: AzureServer, azure_container: str) -> None:
+def test_small_write_stores_the_content_md5(azure_server: AzureServer,
+                                            azure_container: str) -> None:
+    # (Round trips in general: test_store_conformance.py.)
     st = store(azure_container, "p")
     data = b"hello azure"
     info = put(st, "a/b.txt", data)
-    assert info.key == "a/b.txt" and info.size == len(data)
     assert info.checksums == {"md5": md5(data)}
     assert info.etag and not info.etag.startswith('"')
-    assert b"".join(st.read("a/b.txt")) == data
     blob = container(azure_server, azure_container).get_blob_client("p/a/b.txt")
     assert blob.download_blob().readall() == data
     props = blob.get_blob_properties()
     assert bytes(props.content_settings.content_md5).hex() == md5(data)
     got = st.stat("a/b.txt")
-    assert got is not None and got.size == len(data) and got.checksums == {"md5": md5(data)}
-    assert got.etag == info.etag and got.mtime == info.mtime
+    assert got is not None and got.etag == info.etag and got.mtime == info.mtime
 
 
 def test_block_upload_round_trip(azure_server: AzureServer, azure_container: str) -> None:
@@ -113,29 +111,16 @@ def test_block_upload_round_trip(azure_server: AzureServer, azure_container: str
     assert all(len(c) == 100_000 for c in chunks[:-1]) and 0 < len(chunks[-1]) <= 100_000
 
 
-def test_zero_byte_object(azure_server: AzureServer, azure_container: str) -> None:
-    st = store(azure_container)
-    info = put(st, "empty", b"")
-    assert info.size == 0 and info.checksums == {"md5": md5(b"")}
-    assert list(st.read("empty")) == []
-    got = st.stat("empty")
-    assert got is not None and got.size == 0 and got.checksums == {"md5": md5(b"")}
-    assert [o.key for o in st.list()] == ["empty"]
-
-
-def test_unicode_space_and_trailing_slash_keys(azure_server: AzureServer,
-                                               azure_container: str) -> None:
+def test_trailing_slash_keys_and_the_prefix_marker(azure_server: AzureServer,
+                                                   azure_container: str) -> None:
+    # (Odd keys in general: test_store_conformance.py.)
     st = store(azure_container, "root")
-    keys = ["dir with space/naïve 文件.txt", "emoji 😀.bin", "folder/", "a+b&c=d?e#f%20"]
+    keys = ["folder/", "a+b&c=d?e#f%20"]
     for i, key in enumerate(keys):
         put(st, key, f"data {i}".encode())
-    for i, key in enumerate(keys):
-        assert b"".join(st.read(key)) == f"data {i}".encode()
-        info = st.stat(key)
-        assert info is not None and info.key == key
     names = {b.name for b in container(azure_server, azure_container).list_blobs()}
     assert names == {"root/" + k for k in keys}
-    assert [o.key for o in st.list()] == sorted(keys)
+    assert b"".join(st.read("folder/")) == b"data 0"
     # A folder-marker blob named exactly like the prefix has no relative key: not listed.
     container(azure_server, azure_container).upload_blob("root/", b"")
     assert [o.key for o in st.list()] == sorted(keys)
@@ -278,72 +263,7 @@ def test_metadata_round_trip(azure_server: AzureServer, azure_container: str) ->
 # -- failed writes leave nothing -----------------------------------------------------------
 
 
-def test_source_checksum_mismatch_writes_nothing(azure_server: AzureServer,
-                                                 azure_container: str) -> None:
-    st = store(azure_container)
-    data = b"payload" * 100
-    wrong = {"md5": md5(b"something else")}
-    with pytest.raises(IntegrityError):
-        st.write("s", stream(data), size=len(data), meta=ObjectMeta(), checksums=wrong)
-    no_trace_of(azure_server, azure_container, "s")
-    big = b"B" * (700 * KIB)
-    with pytest.raises(IntegrityError):
-        st.write("b", stream(big), size=len(big), meta=ObjectMeta(), checksums=wrong,
-                 part_size=256 * KIB)
-    no_trace_of(azure_server, azure_container, "b")
-    # Matching source checksums (md5 and crc32c) are accepted.
-    st.write("ok", stream(data), size=len(data), meta=ObjectMeta(), checksums=_sums(data))
-    assert b"".join(st.read("ok")) == data
-
-
-def _sums(data: bytes) -> dict[str, str]:
-    s = stream(data)
-    s.read()
-    return s.checksums()
-
-
-@pytest.mark.parametrize("actual", [700 * KIB, 1300 * KIB])  # source shrank / grew
-def test_size_mismatch_block_upload(azure_server: AzureServer, azure_container: str,
-                                    actual: int) -> None:
-    st = store(azure_container)
-    data = b"Q" * actual
-    with pytest.raises(SourceChangedError):
-        st.write("k", stream(data), size=MIB, meta=ObjectMeta(), checksums={},
-                 part_size=256 * KIB)
-    no_trace_of(azure_server, azure_container, "k")
-
-
-@pytest.mark.parametrize("actual", [5, 50])
-def test_size_mismatch_single_put(azure_server: AzureServer, azure_container: str,
-                                  actual: int) -> None:
-    st = store(azure_container)
-    with pytest.raises(SourceChangedError):
-        st.write("k", stream(b"x" * actual), size=20, meta=ObjectMeta(), checksums={})
-    no_trace_of(azure_server, azure_container, "k")
-
-
-def test_failed_overwrite_keeps_old_blob(azure_server: AzureServer, azure_container: str) -> None:
-    st = store(azure_container)
-    put(st, "k", b"old contents")
-    with pytest.raises(SourceChangedError):
-        st.write("k", stream(b"n" * (600 * KIB)), size=MIB, meta=ObjectMeta(), checksums={},
-                 part_size=256 * KIB)
-    assert b"".join(st.read("k")) == b"old contents"
-
-
 # -- stat / read / delete ------------------------------------------------------------------
-
-
-def test_missing_objects(azure_server: AzureServer, azure_container: str) -> None:
-    st = store(azure_container)
-    assert st.stat("nope") is None
-    with pytest.raises(FileNotFoundError):
-        list(st.read("nope"))
-    st.delete("nope")  # fine
-    put(st, "yes", b"1")
-    st.delete("yes")
-    assert st.stat("yes") is None
-    assert list(st.list()) == []
 
 
 def test_missing_container_on_data_calls(azure_server: AzureServer) -> None:
@@ -356,25 +276,10 @@ def test_missing_container_on_data_calls(azure_server: AzureServer) -> None:
         put(st, "k", b"x")
 
 
-def test_concurrent_use_from_threads(azure_server: AzureServer, azure_container: str) -> None:
-    st = store(azure_container)
-    errors: list[BaseException] = []
-
-    def work(i: int) -> None:
-        try:
-            data = f"object {i}".encode() * (i + 1)
-            put(st, f"t/{i:03d}", data)
-            assert b"".join(st.read(f"t/{i:03d}")) == data
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert [o.key for o in st.list()] == [f"t/{i:03d}" for i in range(24)]
+def _sums(data: bytes) -> dict[str, str]:
+    s = stream(data)
+    s.read()
+    return s.checksums()
 
 
 class CountingObserver:
