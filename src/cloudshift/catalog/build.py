@@ -92,7 +92,7 @@ def first_tier(tiers: tuple[EgressTier, ...], provider: str, code: str) -> Egres
     return min(schedule, key=lambda t: t.from_gb, default=None)
 
 
-def network(rows: Rows, tiers: tuple[EgressTier, ...], source_of: SourceOf
+def network(rows: Rows, source_of: SourceOf, tiers: tuple[EgressTier, ...]
             ) -> dict[str, RegionNetwork]:
     out = {}
     for r in rows.rows:

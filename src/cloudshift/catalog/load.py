@@ -110,20 +110,23 @@ def _build(tables: Mapping[str, Rows]) -> Catalog:
     tiers = build.egress_tiers(*of("egress_tiers.csv"))
     storage_rows, storage_src = of("storage.csv")
     instances = build.instances(*of("vms.csv"))
-    ro = MappingProxyType
+    ro = MappingProxyType  # tables are read-only: one plan cannot change the next one's
     return Catalog(
-        sources=ro(sources), regions=ro(build.regions(*of("regions.csv"))),
-        instances=ro(instances), gcp_gpus=ro(build.gcp_gpus(*of("gcp_accelerators.csv"))),
+        sources=ro(sources),
+        regions=ro(build.regions(*of("regions.csv"))),
+        instances=ro(instances),
+        gcp_gpus=ro(build.gcp_gpus(*of("gcp_accelerators.csv"))),
         storage=ro(shipped_storage(storage_rows.rows, storage_src, storage_rows.origin)),
-        network=ro(build.network(tables["network.csv"], tiers,
-                                 build.source_resolver(tables["network.csv"], sources))),
-        egress_tiers=tiers, egress=ro(build.egress_pairs(*of("egress.csv"))),
+        network=ro(build.network(*of("network.csv"), tiers)),
+        egress_tiers=tiers,
+        egress=ro(build.egress_pairs(*of("egress.csv"))),
         throughput=ro(build.throughput(*of("throughput.csv"))),
         limits=ro(build.limits(*of("limits.csv"), sources)),
         vm_network=ro(build.vm_network(*of("vm_network.csv"))),
         databases=ro(build.databases(*of("databases.csv"))),
-        slas=ro(build.slas(*of("slas.csv"))), compliance=ro(build.compliance(*of(
-            "compliance.csv"))), commitments=ro(build.commitments(*of("commitments.csv"))),
+        slas=ro(build.slas(*of("slas.csv"))),
+        compliance=ro(build.compliance(*of("compliance.csv"))),
+        commitments=ro(build.commitments(*of("commitments.csv"))),
         families=ro(build.families(*of("families.csv"))),
         origins=ro({name: rows.origin for name, rows in tables.items()}),
         _by_type=ro({(k, t.name): t for k, types in instances.items() for t in types}))

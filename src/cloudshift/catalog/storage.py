@@ -22,7 +22,8 @@ UPDATED_FILE = "storage.csv"  # what `prices update` writes in the user's prices
 Key = tuple[str, str]  # (provider:code, storage class)
 
 
-def _figure(row: Mapping[str, str], name: str, source: Source, where: str) -> Figure | None:
+def _figure(row: Mapping[str, str], name: str, source: Source, where: str,
+            hint: str = "fix the data file or drop the override") -> Figure | None:
     text = (row.get(name) or "").strip()
     if not text:
         return None
@@ -30,7 +31,7 @@ def _figure(row: Mapping[str, str], name: str, source: Source, where: str) -> Fi
         return Figure(float(text), source)
     except ValueError:
         raise ConfigError(f"{where}: column '{name}' holds '{text}', not a number",
-                          hint="fix the data file or drop the override") from None
+                          hint=hint) from None
 
 
 def _inherited(figure: Figure, ref: str) -> Figure:
@@ -46,31 +47,33 @@ def _rates(key: Key, product: str, figures: Mapping[str, Figure], min_days: int
 def shipped_storage(rows: Iterable[dict[str, str]], source_of: Callable[[dict[str, str]], Source],
                     origin: str) -> dict[Key, StorageRates]:
     """Rows of ``storage.csv`` -> rates; blanks are filled from the reference region."""
-    parsed: list[tuple[Key, dict[str, str], dict[str, Figure]]] = []
+    table = "packaged storage.csv" if origin == "packaged" else origin
+    parsed: list[tuple[Key, str, dict[str, str], dict[str, Figure]]] = []
     for row in rows:
         key = (f"{row['provider']}:{row['region']}", row["storage_class"])
-        where = f"{origin} storage.csv {key[0]} {key[1]}"
+        where = f"{table} {key[0]} {key[1]}"
         source = source_of(row)
-        figures = {f: fig for f in STORAGE_FIELDS
+        figures = {f: fig for f in (*STORAGE_FIELDS, "min_days")
                    if (fig := _figure(row, f, source, where)) is not None}
-        parsed.append((key, row, figures))
+        parsed.append((key, where, row, figures))
     out: dict[Key, StorageRates] = {}
     # Reference rows first: the others take their blanks from them.
     parsed.sort(key=lambda item: item[0][0] != REFERENCE_REGION.get(item[0][0].split(":")[0]))
-    for key, row, figures in parsed:
-        provider = key[0].split(":", 1)[0]
-        ref = REFERENCE_REGION.get(provider, "")
-        base = out.get((ref, key[1]))
+    for key, where, row, figures in parsed:
+        ref = REFERENCE_REGION.get(key[0].split(":", 1)[0], "")
+        base = out.get((ref, key[1])) if key[0] != ref else None
         for f in STORAGE_FIELDS:
             if f in figures:
                 continue
             if base is None:
-                raise ConfigError(f"{origin} storage.csv {key[0]} {key[1]}: '{f}' is blank "
-                                  f"and there is no {ref or provider} {key[1]} row to take it "
-                                  "from", hint="give every rate of the reference region's rows")
+                whence = ("it is a reference region's row" if key[0] == ref else
+                          f"there is no {ref or key[0]} {key[1]} row to take it from")
+                raise ConfigError(f"{where}: '{f}' is blank and {whence}",
+                                  hint="give every rate of the reference regions' rows "
+                                       "(us-east-1, us-central1, eastus)")
             figures[f] = _inherited(base.rate(f), ref)
-        days = (row.get("min_days") or "").strip()
-        min_days = int(float(days)) if days else (base.min_days if base else 0)
+        days = figures.pop("min_days", None)
+        min_days = int(days.value) if days else (base.min_days if base else 0)
         product = (row.get("product") or "").strip() or (base.product if base else key[1])
         out[key] = _rates(key, product, figures, min_days)
     return out
@@ -112,7 +115,8 @@ def merge_updates(storage: dict[Key, StorageRates], rows: Iterable[dict[str, str
         else:
             figures = {f: Figure(0.0, source) for f in STORAGE_FIELDS}
         for f in STORAGE_FIELDS:
-            fig = _figure(row, f, source, f"{where / UPDATED_FILE} {key[0]} {key[1]}")
+            fig = _figure(row, f, source, f"{where / UPDATED_FILE} {key[0]} {key[1]}",
+                          hint="delete it to fall back to the shipped prices")
             if fig is not None:
                 figures[f] = fig
         out[key] = _rates(key, base.product if base else key[1], figures,

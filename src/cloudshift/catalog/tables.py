@@ -37,7 +37,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
           "region locations and availability-zone counts from the providers' region pages, "
           f"{_D}"),
     Table("storage.csv", ("provider", "region", "storage_class", "gb_month", "write_1k",
-                          "read_1k", "retrieval_gb"),
+                          "read_1k", "retrieval_gb", "restore_gb", "restore_1k",
+                          "restore_hours"),
           "object storage list prices per class and region (first tier) from the S3, Cloud "
           "Storage and Blob Storage pricing pages: us-east-1, us-central1 and eastus for every "
           "class (2026-11; GCS 2026-09-20), other regions for the classes the assessment uses "

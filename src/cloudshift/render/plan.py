@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from cloudshift.catalog.records import Source
-from cloudshift.catalog.update import UpdateResult
 from cloudshift.core.units import human_bytes, human_time
 from cloudshift.cost.model import SIZE_BUCKETS, Line, Term
-from cloudshift.cost.planner import Plan
-from cloudshift.cost.report import JobReport
+
+if TYPE_CHECKING:  # `prices show` renders without loading the planner's listing machinery
+    from cloudshift.catalog.records import Source
+    from cloudshift.catalog.update import UpdateResult
+    from cloudshift.cost.planner import Plan
+    from cloudshift.cost.report import JobReport
 
 
 def _money(usd: float) -> str:
