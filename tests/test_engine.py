@@ -22,7 +22,7 @@ from cloudshift.jobs.spec import JobSpec
 from cloudshift.storage import open_store
 from cloudshift.storage.base import ObjectMeta
 from cloudshift.storage.memory import MemoryStore
-from cloudshift.transfer.engine import Engine, run
+from cloudshift.transfer.engine import STOP_WAIT_S, Engine, run
 from cloudshift.transfer.journal import object_spec
 from cloudshift.transfer.kind import OBJECTS
 from cloudshift.transfer.options import TransferOptions
@@ -277,6 +277,9 @@ def _interrupted_job(mem: str, tmp_path: Path, n: int = 40) -> tuple[str, dict[s
     with pytest.raises(Interrupted):
         ctrl_c.engine.run()
     assert sorted(tree(tmp_path / "dst")) == sorted(objects)[:9]
+    # Every outcome came back before the stop's deadline: none was waited for in vain.
+    last = peek(find_job(spec.job_id)).last_run
+    assert last is not None and last["summary"]["elapsed_s"] < STOP_WAIT_S
     return spec.job_id, objects
 
 

@@ -237,9 +237,10 @@ class Engine:
                dispatcher: Dispatcher) -> None:
         """Walk both listings joined by key, decide each key, send what needs work."""
         done = SortedLookup(journal.done_records() if journal else iter(()))
+        delete = self.spec.delete   # read once: a spec reads its params by name
         for key, s, d in iter_pairs(self.src, self.dst, self.keep):
             recorder.listed(s)
-            action = decide(s, d, done.get(key), self.src, self.dst, self.spec.delete)
+            action = decide(s, d, done.get(key), self.src, self.dst, delete)
             if action == "skip":
                 recorder.skipped(key, s)
             elif action != "keep":
