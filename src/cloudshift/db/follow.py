@@ -208,8 +208,10 @@ def _now() -> str:
 def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 << 20,
             timeout: float = 300.0, run_verify: bool = True, emit: EventSink | None = None
             ) -> CutoverResult:
+    """Wait for a small lag, freeze writes on the source, wait for lag 0, copy sequences,
+    verify, detach. If verify finds differences, or anything fails, writes are enabled
+    again and replication keeps running."""
     from cloudshift.db.copy import copy_sequences
-    from cloudshift.db.verify import verify_databases
 
     say: EventSink = emit or (lambda _: None)
     src, dst = Dsn(src_text, "source"), Dsn(dst_text, "target")
@@ -217,62 +219,25 @@ def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 <<
     try:
         sub, slot, pubs = find_subscription(dconn)
         deadline = time.monotonic() + timeout
-        # Wait for a small lag first, so that the write freeze itself is short.
-        while True:
-            behind, _ = lag(sconn, slot)
-            say(event("lag", slot, bytes=behind))
-            if behind is not None and behind <= max_lag:
-                break
-            if time.monotonic() > deadline:
-                raise ConfigError(f"replication lag stayed above {max_lag} bytes for "
-                                  f"{timeout:.0f}s", hint="retry when the source is quieter, "
-                                  "or raise --timeout")
-            time.sleep(0.5)
+        # A small lag first, so that the write freeze itself is short.
+        behind = _wait_for_small_lag(sconn, slot, max_lag, deadline, timeout, say)
         result = CutoverResult(subscription=sub, lag_before=behind)
         t_freeze = time.monotonic()
         result.freeze_started = _now()
         ended = freeze_writes(sconn)
         say(event("freeze", sub, at=result.freeze_started, sessions_ended=ended))
         try:
-            row = sconn.execute("SELECT pg_current_wal_lsn()").fetchone()
-            assert row is not None
-            target_lsn = str(row[0])
-            while True:
-                row = sconn.execute(
-                    "SELECT confirmed_flush_lsn >= %s::pg_lsn, "
-                    "pg_wal_lsn_diff(%s::pg_lsn, confirmed_flush_lsn)::bigint "
-                    "FROM pg_replication_slots WHERE slot_name = %s",
-                    (target_lsn, target_lsn, slot)).fetchone()
-                if row is None:
-                    raise ConfigError(f"the replication slot {slot} is gone from the source",
-                                      hint="start over with db copy --follow --force")
-                say(event("lag", slot, bytes=max(0, int(row[1] or 0))))
-                if row[0]:
-                    break
-                if time.monotonic() > deadline:
-                    raise ConfigError("the target did not catch up with the source in time",
-                                      hint="check the subscription's apply worker in the "
-                                           "target's log, then retry")
-                time.sleep(0.05)
+            _wait_for_catch_up(sconn, slot, deadline, say)
             result.catch_up_seconds = round(time.monotonic() - t_freeze, 3)
             result.sequences = copy_sequences(sconn, dconn)
-            if run_verify:
-                t_v = time.monotonic()
-                report = verify_databases(src_text, dst_text, jobs=jobs)
-                result.verify_seconds = round(time.monotonic() - t_v, 3)
-                result.differences = report.lines()
-                if not report.ok:
-                    unfreeze_writes(sconn)
-                    result.freeze_seconds = round(time.monotonic() - t_freeze, 3)
-                    return result
+            if run_verify and not _verify(src_text, dst_text, jobs, result):
+                unfreeze_writes(sconn)
+                result.freeze_seconds = round(time.monotonic() - t_freeze, 3)
+                return result
         except BaseException:
             unfreeze_writes(sconn)
             raise
-        # Detach: the target stops listening, the slot on the source goes with it.
-        dconn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(sub)))
-        dconn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(sub)))
-        for pub in pubs:
-            sconn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(pub)))
+        _detach(sconn, dconn, sub, pubs)
         result.ok = True
         result.switch_at = _now()
         result.freeze_seconds = round(time.monotonic() - t_freeze, 3)
@@ -280,3 +245,62 @@ def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 <<
     finally:
         sconn.close()
         dconn.close()
+
+
+def _wait_for_small_lag(sconn: psycopg.Connection[Any], slot: str, max_lag: int,
+                        deadline: float, timeout: float, say: EventSink) -> int:
+    while True:
+        behind, _ = lag(sconn, slot)
+        say(event("lag", slot, bytes=behind))
+        if behind is not None and behind <= max_lag:
+            return behind
+        if time.monotonic() > deadline:
+            raise ConfigError(f"replication lag stayed above {max_lag} bytes for "
+                              f"{timeout:.0f}s", hint="retry when the source is quieter, "
+                              "or raise --timeout")
+        time.sleep(0.5)
+
+
+def _wait_for_catch_up(sconn: psycopg.Connection[Any], slot: str, deadline: float,
+                       say: EventSink) -> None:
+    """Until the slot has confirmed the source's WAL as of now (writes are frozen)."""
+    row = sconn.execute("SELECT pg_current_wal_lsn()").fetchone()
+    assert row is not None
+    target_lsn = str(row[0])
+    while True:
+        row = sconn.execute(
+            "SELECT confirmed_flush_lsn >= %s::pg_lsn, "
+            "pg_wal_lsn_diff(%s::pg_lsn, confirmed_flush_lsn)::bigint "
+            "FROM pg_replication_slots WHERE slot_name = %s",
+            (target_lsn, target_lsn, slot)).fetchone()
+        if row is None:
+            raise ConfigError(f"the replication slot {slot} is gone from the source",
+                              hint="start over with db copy --follow --force")
+        say(event("lag", slot, bytes=max(0, int(row[1] or 0))))
+        if row[0]:
+            return
+        if time.monotonic() > deadline:
+            raise ConfigError("the target did not catch up with the source in time",
+                              hint="check the subscription's apply worker in the "
+                                   "target's log, then retry")
+        time.sleep(0.05)
+
+
+def _verify(src_text: str, dst_text: str, jobs: int, result: CutoverResult) -> bool:
+    """db verify inside the freeze; its time and differences go into ``result``."""
+    from cloudshift.db.verify import verify_databases
+
+    t0 = time.monotonic()
+    report = verify_databases(src_text, dst_text, jobs=jobs)
+    result.verify_seconds = round(time.monotonic() - t0, 3)
+    result.differences = report.lines()
+    return report.ok
+
+
+def _detach(sconn: psycopg.Connection[Any], dconn: psycopg.Connection[Any], sub: str,
+            pubs: list[str]) -> None:
+    """The target stops listening, the slot on the source goes with the subscription."""
+    dconn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(sub)))
+    dconn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(sub)))
+    for pub in pubs:
+        sconn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(pub)))
