@@ -43,6 +43,7 @@ from cloudshift.db.dsn import Dsn, connect
 from cloudshift.db.journal import KIND, DbJournal, db_spec
 from cloudshift.db.plan import write_counters
 from cloudshift.db.postdata import PostData
+from cloudshift.db.sequences import copy_sequences
 from cloudshift.jobs.events import Event, EventSink, event
 from cloudshift.jobs.journal import job_folder
 from cloudshift.jobs.results import ResultBase, summary
@@ -389,17 +390,3 @@ def _schema_files(src: Dsn, dst: Dsn, folder: Path, journal: DbJournal, snapshot
             f.result()
     schema.apply_file(dst, pre)
     journal.step("pre-data", "done")
-
-
-def copy_sequences(sconn: psycopg.Connection[Any], dconn: psycopg.Connection[Any]) -> int:
-    """Set every target sequence to the source's value (logical replication does not)."""
-    have = {s.qualified for s in catalog.sequences(dconn)}
-    n = 0
-    for s in catalog.sequences(sconn):
-        if s.qualified not in have or s.last_value is None:
-            continue
-        dconn.execute(sql.SQL("SELECT setval({}, {}, {})").format(
-            sql.Literal(s.ident().as_string(dconn)), sql.Literal(s.last_value),
-            sql.Literal(s.is_called)))
-        n += 1
-    return n

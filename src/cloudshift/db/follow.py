@@ -21,6 +21,7 @@ from cloudshift.core.errors import ConfigError
 from cloudshift.db import catalog
 from cloudshift.db.dsn import Dsn, connect
 from cloudshift.db.journal import KIND, DbJournal
+from cloudshift.db.sequences import copy_sequences
 from cloudshift.jobs.events import EventSink, event
 from cloudshift.jobs.results import ResultBase, summary
 
@@ -211,8 +212,6 @@ def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 <<
     """Wait for a small lag, freeze writes on the source, wait for lag 0, copy sequences,
     verify, detach. If verify finds differences, or anything fails, writes are enabled
     again and replication keeps running."""
-    from cloudshift.db.copy import copy_sequences
-
     say: EventSink = emit or (lambda _: None)
     src, dst = Dsn(src_text, "source"), Dsn(dst_text, "target")
     sconn, dconn = connect(src), connect(dst)
