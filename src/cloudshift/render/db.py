@@ -10,7 +10,6 @@ one printer a command makes for its whole run.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cloudshift.core.units import human_bytes
 from cloudshift.jobs.events import Event
+from cloudshift.jobs.results import JobResult
+from cloudshift.render.jsonl import write_json
 
 if TYPE_CHECKING:
     from cloudshift.db.check import CheckReport
@@ -37,7 +38,17 @@ def _line(stream: TextIO, text: str) -> None:
 
 
 def _json(stream: TextIO, record: Mapping[str, Any]) -> None:
-    _line(stream, json.dumps(record, ensure_ascii=False, default=str))
+    write_json(record, stream)
+    stream.flush()
+
+
+def _text_out(result: JobResult, json_lines: bool, out: TextIO | None) -> TextIO | None:
+    """Where a summary's text goes; None once its record went out as a JSON line."""
+    stream = out or sys.stdout
+    if json_lines:
+        _json(stream, result.to_dict())
+        return None
+    return stream
 
 
 # --- events -------------------------------------------------------------------------------
@@ -126,9 +137,8 @@ class DbPrinter:
 # --- results ------------------------------------------------------------------------------
 
 def print_check(rep: CheckReport, json_lines: bool, out: TextIO | None = None) -> None:
-    out = out or sys.stdout
-    if json_lines:
-        _json(out, rep.to_dict())
+    out = _text_out(rep, json_lines, out)
+    if out is None:
         return
     _line(out, f"source {rep.source} -> target {rep.target}")
     for t in rep.tables[:TABLES_SHOWN]:
@@ -147,9 +157,8 @@ def print_check(rep: CheckReport, json_lines: bool, out: TextIO | None = None) -
 
 
 def print_copy(result: CopyResult, json_lines: bool, out: TextIO | None = None) -> None:
-    out = out or sys.stdout
-    if json_lines:
-        _json(out, result.to_dict())
+    out = _text_out(result, json_lines, out)
+    if out is None:
         return
     rate = result.bytes / result.elapsed if result.elapsed else 0.0
     _line(out, f"db copy: {result.rows} rows, {human_bytes(result.bytes)} in "
@@ -171,9 +180,8 @@ def print_copy(result: CopyResult, json_lines: bool, out: TextIO | None = None) 
 
 
 def print_verify(report: VerifyReport, json_lines: bool, out: TextIO | None = None) -> None:
-    out = out or sys.stdout
-    if json_lines:
-        _json(out, report.to_dict())
+    out = _text_out(report, json_lines, out)
+    if out is None:
         return
     rows = sum(t.rows_source for t in report.tables)
     by_hash = [t.table for t in report.tables if t.method == "count + table hash"]
@@ -190,9 +198,8 @@ def print_verify(report: VerifyReport, json_lines: bool, out: TextIO | None = No
 
 
 def print_cutover(result: CutoverResult, json_lines: bool, out: TextIO | None = None) -> None:
-    out = out or sys.stdout
-    if json_lines:
-        _json(out, result.to_dict())
+    out = _text_out(result, json_lines, out)
+    if out is None:
         return
     if not result.ok:
         for line in result.differences:
