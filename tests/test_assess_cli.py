@@ -14,12 +14,7 @@ from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-# Until the lead adds `register(app)` to cloudshift/cli.py, register it here; afterwards this
-# leaves the existing command alone.
-_RUN = ("import sys; from cloudshift.cli import app, main\n"
-        "if not any(c.name == 'assess' for c in app.registered_commands):\n"
-        "    from cloudshift.assess.cli import register; register(app)\n"
-        "main()")
+_RUN = "from cloudshift.cli import main; main()"
 
 
 def cli(*args: str, home: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -21,8 +21,7 @@ from servers import free_port
 from servers.postgres import PASSWORD, PgDbs
 from test_db_copy import AWKWARD, AWKWARD_ROWS, BIG, not_analyzed, run_sql, scalar
 
-ENTRY = ("from cloudshift.cli import app, main; from cloudshift.db.cli import register; "
-         "register(app); main()")
+ENTRY = "from cloudshift.cli import main; main()"
 
 
 def cli(*args: str, home: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:

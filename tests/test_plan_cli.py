@@ -21,8 +21,7 @@ from cloudshift.cost.planner import plan
 from cloudshift.cost.report import report
 
 GiB = 2**30
-REGISTER = ("from cloudshift.cli import app, main; from cloudshift.cost.cli import register; "
-            "register(app); main()")
+REGISTER = "from cloudshift.cli import main; main()"
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -36,8 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from servers.postgres import PASSWORD, PgServer, _bindir, _start, _stop  # type: ignore[import-not-found]  # noqa: E402
 
-ENTRY = ("from cloudshift.cli import app, main; from cloudshift.db.cli import register; "
-         "register(app); main()")
+ENTRY = "from cloudshift.cli import main; main()"
 DB = "bench"
 FLOOR = "floor: parallel COPY pipes (data only)"
 FLOOR_KEYS = "floor with keys: binary COPY (FREEZE) pipes, then pg_dump's post-data (no ANALYZE)"

@@ -307,9 +307,9 @@ def demo(
 
 
 def _register_commands() -> None:
-    from cloudshift.assess.cli import register as register_assess
-    from cloudshift.cost.cli import register as register_cost
-    from cloudshift.db.cli import register as register_db
+    from cloudshift.cli.assess import register as register_assess
+    from cloudshift.cli.db import register as register_db
+    from cloudshift.cli.plan import register as register_cost
 
     register_cost(app)
     register_db(app)
@@ -386,6 +386,3 @@ def main() -> None:
                    "(rerun with --debug for details)", err=True)
         sys.exit(2)
 
-
-if __name__ == "__main__":
-    main()
