@@ -6,6 +6,8 @@ import json
 import os
 import pickle
 import sqlite3
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -385,3 +387,13 @@ def test_another_executor_runs_the_job_from_plain_data(tmp_path: Path) -> None:
     # The journal, written by the coordinator alone, knows every object: a re-run skips all.
     again = run(spec, TransferOptions())
     assert again.copied == 0 and again.skipped == len(DATA)
+
+
+def test_the_kind_loads_neither_engine_nor_sdks() -> None:
+    # `cloudshift jobs` describes every object job through OBJECTS: that must stay cheap.
+    code = ("import sys, cloudshift.transfer.kind; print(sorted(m for m in sys.modules if "
+            "m.startswith(('boto3', 'botocore', 'google.cloud', 'azure', 'tenacity', "
+            "'cloudshift.transfer.engine', 'cloudshift.transfer.worker'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

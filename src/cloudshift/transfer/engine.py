@@ -238,15 +238,17 @@ class Engine:
         """Walk both listings joined by key, decide each key, send what needs work."""
         done = SortedLookup(journal.done_records() if journal else iter(()))
         delete = self.spec.delete   # read once: a spec reads its params by name
+        result = recorder.result
         for key, s, d in iter_pairs(self.src, self.dst, self.keep):
-            recorder.listed(s)
+            if s is not None:
+                result.listed += 1
             action = decide(s, d, done.get(key), self.src, self.dst, delete)
             if action == "skip":
                 recorder.skipped(key, s)
             elif action != "keep":
                 self._plan(action, key, s, d, recorder, dispatcher)
         dispatcher.flush()
-        self._emit(Event("listed", size=recorder.result.listed))
+        self._emit(Event("listed", size=result.listed))
 
     def _plan(self, action: Literal["copy", "check", "delete"], key: str,
               s: ObjectInfo | None, d: ObjectInfo | None, recorder: Recorder,

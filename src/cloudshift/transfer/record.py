@@ -26,10 +26,6 @@ class Recorder:
         self.result, self.journal, self._emit = result, journal, emit
 
     # --- decisions, as the listing is walked ----------------------------------------------
-    def listed(self, src: ObjectInfo | None) -> None:
-        if src is not None:
-            self.result.listed += 1
-
     def skipped(self, key: str, src: ObjectInfo | None) -> None:
         self.result.skipped += 1
         self._emit(Event("skipped", key, src.size if src else 0))
@@ -49,8 +45,9 @@ class Recorder:
 
     # --- outcomes, as the workers report them ---------------------------------------------
     def record(self, finished: Iterable[Outcome]) -> None:
+        on = self._ON
         for out in finished:
-            self._ON[out.kind](self, out)
+            on[out.kind](self, out)
 
     def commit_if_due(self) -> None:
         if self.journal is not None:

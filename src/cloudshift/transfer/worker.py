@@ -144,18 +144,14 @@ class Worker:
         """An outcome for every object of the batch, whatever happens to it."""
         done: list[Outcome] = []
         for action, key, s, d in batch:
-            done.append(self._outcome(action, key, s, d))
+            try:
+                done.append(self._work(action, key, s, d))
+            except BaseException as exc:  # never lose track of an object, whatever happened
+                done.append(Outcome("failed", s, key, reason=describe(exc)))
             if len(done) >= PARTIAL_EVERY and len(batch) > 1:
                 yield done
                 done = []
         yield done
-
-    def _outcome(self, action: WorkAction, key: str, s: ObjectInfo | None,
-                 d: ObjectInfo | None) -> Outcome:
-        try:
-            return self._work(action, key, s, d)
-        except BaseException as exc:  # never lose track of an object, whatever happened
-            return Outcome("failed", s, key, reason=describe(exc))
 
     def _work(self, action: WorkAction, key: str, s: ObjectInfo | None, d: ObjectInfo | None
               ) -> Outcome:
