@@ -35,18 +35,13 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The cloudshift modules ``name`` imports anywhere in its body (lazy imports too: a
-    cycle through a function-level import is still a cycle), except under TYPE_CHECKING."""
+    """The cloudshift modules ``name`` imports anywhere in its body: lazy imports and those
+    under TYPE_CHECKING too, since a cycle through them is still two modules that each need
+    the other to be understood."""
     tree = ast.parse(path.read_text(), str(path))
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip |= {id(n) for b in node.body for n in ast.walk(b)}
     found: set[str] = set()
     is_pkg = path.name == "__init__.py"
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):

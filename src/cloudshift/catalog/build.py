@@ -18,10 +18,10 @@ from cloudshift.catalog.records import (
     ProviderLimits,
     RegionNetwork,
     Sla,
-    Source,
     Throughput,
 )
 from cloudshift.catalog.regions import Region
+from cloudshift.catalog.sources import Source
 from cloudshift.catalog.tables import Rows, number, optional_number
 from cloudshift.core.errors import ConfigError
 

@@ -29,12 +29,12 @@ from cloudshift.catalog.records import (
     ProviderLimits,
     RegionNetwork,
     Sla,
-    Source,
     StorageRates,
     Throughput,
     family_of,
 )
 from cloudshift.catalog.regions import Region, split_key
+from cloudshift.catalog.sources import Source
 from cloudshift.catalog.storage import (
     UPDATED_FILE,
     merge_updates,

@@ -10,19 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from cloudshift.catalog.regions import Region
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where figures come from: a price page, an API, a measurement, a user's file."""
-
-    id: str
-    title: str
-    url: str
-    as_of: str
-
-    def cite(self) -> str:
-        return f"{self.title}, {self.as_of}"
+from cloudshift.catalog.sources import Source
 
 
 @dataclass(frozen=True, slots=True)

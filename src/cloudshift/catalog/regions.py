@@ -5,12 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from cloudshift.catalog.sources import Source
 from cloudshift.core.errors import UsageError
-
-if TYPE_CHECKING:
-    from cloudshift.catalog.records import Source
 
 PROVIDERS = ("aws", "gcp", "azure")
 PROVIDER_NAMES = {"aws": "AWS", "gcp": "Google Cloud", "azure": "Azure"}

@@ -13,8 +13,9 @@ import io
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from cloudshift.catalog.records import STORAGE_FIELDS, Figure, Source, StorageRates
+from cloudshift.catalog.records import STORAGE_FIELDS, Figure, StorageRates
 from cloudshift.catalog.regions import REFERENCE_REGION
+from cloudshift.catalog.sources import Source
 from cloudshift.core.errors import ConfigError
 
 UPDATED_FILE = "storage.csv"  # what `prices update` writes in the user's prices folder

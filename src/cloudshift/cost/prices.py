@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from cloudshift.catalog.load import Catalog, load_catalog
-from cloudshift.catalog.records import STORAGE_FIELDS, Source
+from cloudshift.catalog.records import STORAGE_FIELDS
 from cloudshift.catalog.regions import LOCAL, REFERENCE_REGION, Region, parse_region
+from cloudshift.catalog.sources import Source
 from cloudshift.core.errors import ConfigError, UsageError
 
 GB = 2**30

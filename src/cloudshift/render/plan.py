@@ -11,7 +11,7 @@ from cloudshift.core.units import human_bytes, human_time
 from cloudshift.cost.model import SIZE_BUCKETS, Line, Term
 
 if TYPE_CHECKING:  # `prices show` renders without loading the planner's listing machinery
-    from cloudshift.catalog.records import Source
+    from cloudshift.catalog.sources import Source
     from cloudshift.catalog.update import UpdateResult
     from cloudshift.cost.planner import Plan
     from cloudshift.cost.report import JobReport
