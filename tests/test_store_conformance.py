@@ -472,8 +472,8 @@ def test_check_and_check_source(backend: Backend, store: Store) -> None:
     _write(store, "k", b"x")
     store.check()
     store.check_source()
-    if backend.missing is None:
-        pytest.skip(f"a {backend.name} store has no root that could be missing")
+    if backend.missing is None:  # a memory store has no root that could be missing
+        return
     missing = backend.missing()
     with pytest.raises(ConfigError):
         missing.check_source()

@@ -24,11 +24,14 @@ from cloudshift.render.help import reflow
 
 app = typer.Typer(
     name="cloudshift",
-    help="Move object storage between clouds (S3, GCS, Azure Blob, local disk), resumably, "
-         "verified end to end.\n\nLocations: s3://bucket/prefix, gs://bucket/prefix, "
-         "az://container/prefix, mem://name/prefix, file:///path or a plain path.\n\n"
-         "Exit codes: 0 success, 1 some objects failed or differ, 2 usage or configuration "
-         "error, 130 interrupted (resumable).",
+    help="Move data between clouds (object storage on S3, GCS, Azure Blob and local disk; "
+         "PostgreSQL databases), resumably, verified end to end; price the move and the "
+         "platforms first (plan, assess).\n\nLocations: s3://bucket/prefix, "
+         "gs://bucket/prefix, az://container/prefix, mem://name/prefix, file:///path or a "
+         "plain path.\n\nEvery move is a job with a journal: `cloudshift jobs` lists them "
+         "(every kind), `cloudshift resume JOB` continues one.\n\nExit codes: 0 success, "
+         "1 some items failed or differ, 2 usage or configuration error, 130 interrupted "
+         "(resumable).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -353,7 +356,7 @@ def main() -> None:
     args = [a for a in argv if a != "--debug"]
     try:
         # Without standalone mode click returns the code of a typer.Exit instead of exiting.
-        rc = app(args=args, standalone_mode=False)
+        rc = app(args=args, prog_name="cloudshift", standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -374,7 +374,7 @@ def summarize(src_uri: str, dst_uri: str, *, book: PriceBook, src_region: Region
     check_overlap(src_loc, dst_loc)
     src = open_store(src_loc, endpoint=src_endpoint)
     dst = open_store(dst_loc, endpoint=dst_endpoint)
-    getattr(src, "check_source", src.check)()
+    src.check_source()
     dst.check()
     keep = KeyFilter(include, exclude)
     dst_provider = dst_region.provider

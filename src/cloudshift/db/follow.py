@@ -262,8 +262,12 @@ def _wait_for_small_lag(sconn: psycopg.Connection[Any], slot: str, max_lag: int,
 
 def _wait_for_catch_up(sconn: psycopg.Connection[Any], slot: str, deadline: float,
                        say: EventSink) -> None:
-    """Until the slot has confirmed the source's WAL as of now (writes are frozen)."""
-    row = sconn.execute("SELECT pg_current_wal_lsn()").fetchone()
+    """Until the slot has confirmed the source's WAL as of now (writes are frozen).
+
+    The insert position, not pg_current_wal_lsn() (what is written out): with
+    synchronous_commit=off, the last commits before the freeze may still sit in WAL buffers,
+    and the target must have them too before anyone writes to it."""
+    row = sconn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
     assert row is not None
     target_lsn = str(row[0])
     while True:

@@ -189,9 +189,11 @@ def print_verify(report: VerifyReport, json_lines: bool, out: TextIO | None = No
         _line(out, line)
     bad = sum(1 for t in report.tables if not t.ok)
     verdict = "OK" if report.ok else "DIFFERENCES FOUND"
+    views = (f"{len(report.matviews)} materialized views, "
+             f"{sum(1 for m in report.matviews if not m.ok)} differ, " if report.matviews else "")
     _line(out, f"db verify {verdict}: {len(report.tables)} tables ({rows} rows), {bad} differ, "
-               f"{len(report.schema)} schema and {len(report.sequences)} sequence differences "
-               f"in {report.elapsed:.1f}s")
+               f"{views}{len(report.schema)} schema and {len(report.sequences)} sequence "
+               f"differences in {report.elapsed:.1f}s")
     if by_hash:
         _line(out, f"note: {len(by_hash)} table(s) without a primary key compared by row "
                    "count and whole-table hash only: " + ", ".join(by_hash[:NO_KEY_SHOWN]))
