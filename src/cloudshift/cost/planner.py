@@ -39,7 +39,7 @@ from cloudshift.cost.prices import DEFAULT_REGION, GB, SCHEME_PROVIDER, Price, P
 from cloudshift.storage import open_store
 from cloudshift.storage.base import DEFAULT_PART_SIZE, ObjectInfo
 from cloudshift.transfer.engine import check_overlap, decide
-from cloudshift.transfer.journal import JobSpec
+from cloudshift.transfer.journal import object_spec
 from cloudshift.transfer.listing import KeyFilter, filtered, merge_join, ordered
 
 WORKER_COUNTS = (1, 2, 4, 8, 16, 32)
@@ -414,8 +414,8 @@ def summarize(src_uri: str, dst_uri: str, *, book: PriceBook, src_region: Region
 def copy_job_id(src: str, dst: str, include: Sequence[str] = (), exclude: Sequence[str] = (),
                 src_endpoint: str | None = None, dst_endpoint: str | None = None) -> str:
     """The id ``cloudshift copy`` with the same arguments will use, so report can match."""
-    return JobSpec(op="copy", src=src, dst=dst, include=tuple(include), exclude=tuple(exclude),
-                   src_endpoint=src_endpoint, dst_endpoint=dst_endpoint).job_id
+    return object_spec("copy", src, dst, include=include, exclude=exclude,
+                       src_endpoint=src_endpoint, dst_endpoint=dst_endpoint).job_id
 
 
 def plan(src: str, dst: str, *, src_region: str | None = None, dst_region: str | None = None,

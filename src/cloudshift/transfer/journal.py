@@ -109,11 +109,6 @@ def object_spec(op: str, src: str, dst: str, *, delete: bool = False,
                       prefix=op)
 
 
-# cloudshift 0.1's name for the spec of an object job, called with the same keywords; kept
-# for callers not yet moved to object_spec (cost/planner.py).
-JobSpec = object_spec
-
-
 @dataclass(frozen=True, slots=True)
 class DoneRecord:
     size: int
