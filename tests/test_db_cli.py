@@ -3,7 +3,6 @@ errors, no password in any output; and a copy killed with SIGKILL that a re-run 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -15,8 +14,6 @@ from pathlib import Path
 
 import psycopg
 
-from cloudshift.jobs.events import event
-from cloudshift.render.db import DbPrinter
 from servers import free_port
 from servers.postgres import PASSWORD, PgDbs
 from test_db_copy import AWKWARD, AWKWARD_ROWS, BIG, not_analyzed, run_sql, scalar
@@ -264,33 +261,6 @@ def test_cutover_prints_the_lag_at_most_once_a_second(pg_dbs: PgDbs, tmp_path: P
     # One before the freeze, then at most one a second while cutover waits.
     assert 2 <= len(lag_lines) <= 2 + int(took), cut.stderr
     assert scalar(pg_dbs.src, "SHOW default_transaction_read_only") == "off"
-
-
-def test_printer_lines_and_json_shape() -> None:
-    """What the printer makes of each db event, on stderr as text or on stdout as JSON
-    Lines, with progress and lag throttled by the run's clock."""
-    now = [0.0]
-    out, err = io.StringIO(), io.StringIO()
-    timed = [(0.0, event("step", "schema", snapshot="00000003-1")),
-             (0.0, event("table", "public.big", rows=10, bytes=2048, seconds=2.0, chunks=2)),
-             (0.0, event("built", "public.big big_pkey", object="CONSTRAINT",
-                         table="public.big", seconds=0.5))]
-    # Three seconds of lag polled every 0.05 s.
-    timed += [(i * 0.05, event("lag", "slot", bytes=100 - i)) for i in range(60)]
-    for printer in (DbPrinter(False, out=out, err=err, clock=lambda: now[0]),
-                    DbPrinter(True, out=out, err=err, clock=lambda: now[0])):
-        for now[0], ev in timed:
-            printer(ev)
-    shown = err.getvalue().splitlines()
-    assert shown == ["==> schema",
-                     "    public.big: 10 rows, 2.0 KiB in 2.0s (1.0 KiB/s, 2 chunks)",
-                     "    constraint public.big big_pkey built in 0.5s",
-                     "    replication lag: 100 bytes", "    replication lag: 80 bytes",
-                     "    replication lag: 60 bytes"]
-    records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [r["type"] for r in records] == ["step", "table", "built", "lag", "lag", "lag"]
-    assert records[1] == {"type": "table", "key": "public.big", "rows": 10, "bytes": 2048,
-                          "seconds": 2.0, "chunks": 2}
 
 
 def test_follow_killed_during_data_must_restart_with_force(pg_dbs: PgDbs, tmp_path: Path

@@ -1,5 +1,6 @@
 """The render layer: the progress bar on a terminal (its rate and ETA columns), plain lines,
-JSON Lines, and the summaries of the object mover, fed real events and results."""
+JSON Lines, the summaries of the object mover and the db mover's lines, fed real events and
+results."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from rich.console import Console
 
 from cloudshift.jobs.events import Event, event
+from cloudshift.render.db import DB_LINES
+from cloudshift.render.db import reporter as db_reporter
 from cloudshift.render.objects import OBJECT_LINES, print_transfer, print_verify
 from cloudshift.render.progress import Lines, RateMeter, Reporter
 from cloudshift.transfer.results import Failure, TransferResult, VerifiedObject, VerifyResult
@@ -162,6 +165,53 @@ def test_a_kind_throttles_its_progress_lines() -> None:
     reporter(event("freeze", "", at="now"))
     assert err.getvalue().count("lag") == 2
     assert err.getvalue().splitlines()[-1] == "freeze"
+
+
+def test_db_lines_and_json_shape() -> None:
+    """What db's reporter makes of each db event, on stderr as text or on stdout as JSON
+    Lines, with lag throttled by the run's clock."""
+    now = [0.0]
+    out, err = StringIO(), StringIO()
+    timed = [(0.0, event("step", "schema", snapshot="00000003-1")),
+             (0.0, event("table", "public.big", rows=10, bytes=2048, seconds=2.0, chunks=2)),
+             (0.0, event("built", "public.big big_pkey", object="CONSTRAINT",
+                         table="public.big", seconds=0.5))]
+    # Three seconds of lag polled every 0.05 s.
+    timed += [(i * 0.05, event("lag", "slot", bytes=100 - i)) for i in range(60)]
+    for json_lines in (False, True):
+        sink = db_reporter("db cutover", json_lines=json_lines, out=out, err=err,
+                           clock=lambda: now[0])
+        for now[0], ev in timed:
+            sink(ev)
+    shown = err.getvalue().splitlines()
+    assert shown == ["==> schema",
+                     "    public.big: 10 rows, 2.0 KiB in 2.0s (1.0 KiB/s, 2 chunks)",
+                     "    constraint public.big big_pkey built in 0.5s",
+                     "    replication lag: 100 bytes", "    replication lag: 80 bytes",
+                     "    replication lag: 60 bytes"]
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["type"] for r in records] == ["step", "table", "built", "lag", "lag", "lag"]
+    assert records[1] == {"type": "table", "key": "public.big", "rows": 10, "bytes": 2048,
+                          "seconds": 2.0, "chunks": 2}
+
+
+def test_db_progress_is_its_own_events_every_two_seconds() -> None:
+    """No bar even on a terminal and no counted progress line: a db copy's progress events
+    say how far it is, one line per 2 s."""
+    clock = Clock()
+    terminal = StringIO()
+    console = Console(file=terminal, force_terminal=True, width=120, color_system=None)
+    sink = Reporter(DB_LINES, verb="db copy", json_lines=False, verbose=False, progress=True,
+                    out=StringIO(), err=terminal, console=console, clock=clock)
+    with sink:
+        sink(event("plan", chunks=3, tables=2, est_bytes=4 * MiB))
+        for second in range(1, 13):                      # 12 s, one progress event a second
+            sink(event("progress", rows=second * 10, bytes=second * MiB, rate=MiB, eta=1.0))
+            clock.now += 1.0
+    assert terminal.getvalue().splitlines() == [
+        "    2 tables in 3 chunks, about 4.0 MiB on disk",
+        *(f"    copied {s * 10} rows, {s}.0 MiB (1.0 MiB/s, ETA 1s)" for s in (1, 3, 5, 7, 9,
+                                                                             11))]
 
 
 def test_copy_and_verify_summaries() -> None:

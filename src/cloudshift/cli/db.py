@@ -12,12 +12,12 @@ import typer
 from cloudshift.core.errors import Interrupted
 from cloudshift.core.units import parse_size
 from cloudshift.render.db import (
-    DbPrinter,
     print_check,
     print_copy,
     print_cutover,
     print_lag,
     print_verify,
+    reporter,
 )
 
 db_app = typer.Typer(
@@ -92,9 +92,10 @@ def copy_cmd(
     """
     from cloudshift.db.copy import CopyOptions, copy_database
 
+    # One sink for the whole run: the throttle of its progress lines lives in it.
     opts = CopyOptions(jobs=jobs, follow=follow, force=force, no_owner=no_owner,
                        no_acl=no_acl, job_dir=job_dir, split_bytes=parse_size(split),
-                       on_event=DbPrinter(json_out))
+                       on_event=reporter("db copy", json_lines=json_out))
     try:
         result = copy_database(src, dst, opts)
     except KeyboardInterrupt:
@@ -159,7 +160,8 @@ def cutover_cmd(
 
     try:
         result = cutover(src, dst, jobs=jobs, max_lag=parse_size(max_lag), timeout=timeout,
-                         run_verify=not no_verify, emit=DbPrinter(json_out))
+                         run_verify=not no_verify,
+                         emit=reporter("db cutover", json_lines=json_out))
     except KeyboardInterrupt:
         raise Interrupted("interrupted: cutover did not happen; if writes had been frozen "
                           "on the source they are enabled again, replication keeps "

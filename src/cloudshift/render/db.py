@@ -4,14 +4,13 @@ cutover runs, and the summaries of check, copy, verify, cutover and lag.
 Events go to stderr as plain lines (steps, tables loaded, indexes built, progress, lag) or,
 with ``--json``, to stdout as JSON Lines (``Event.to_dict()``); the summary record comes
 last on stdout. Progress and lag come often (lag every 0.05 s while a cutover waits): they
-are printed at most once per :attr:`DbPrinter.EVERY_S` of their type, in both forms, by the
-one printer a command makes for its whole run.
+are printed at most once per period of their type (:data:`DB_LINES`), in both forms, by the
+one :class:`~cloudshift.render.progress.Reporter` a command makes for its whole run.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -20,6 +19,7 @@ from cloudshift.core.units import human_bytes
 from cloudshift.jobs.events import Event
 from cloudshift.jobs.results import JobResult
 from cloudshift.render.jsonl import write_json
+from cloudshift.render.progress import Clock, Lines, Reporter
 
 if TYPE_CHECKING:
     from cloudshift.db.check import CheckReport
@@ -96,42 +96,23 @@ TEXT: Mapping[str, Callable[[Event], str]] = {
 }
 
 
-class DbPrinter:
-    """The event sink of one ``db copy`` or ``db cutover`` run. Thread-safe: the copy's
-    workers emit too. Make one per run: the throttle lives in it."""
+def _text(ev: Event) -> str | None:
+    line = TEXT.get(ev.type)
+    return None if line is None else line(ev)
 
-    EVERY_S: Mapping[str, float] = {"progress": 2.0, "lag": 1.0}
 
-    def __init__(self, json_lines: bool, *, out: TextIO | None = None,
-                 err: TextIO | None = None, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
-        self.json_lines = json_lines
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
+# Every line shown, on stderr; progress and lag at most once per period, in both forms. No
+# bar and no counted progress line: the "progress" events are the copy's progress.
+DB_LINES = Lines(noun="tables", text=_text, shown=lambda ev: True,
+                 every={"progress": 2.0, "lag": 1.0}, to_err=True, tallied=False)
 
-    def __call__(self, ev: Event) -> None:
-        with self._lock:
-            if not self._due(ev.type):
-                return
-            if self.json_lines:
-                _json(self.out, ev.to_dict())
-                return
-            text = TEXT.get(ev.type)
-            if text is not None:
-                _line(self.err, text(ev))
 
-    def _due(self, kind: str) -> bool:
-        every = self.EVERY_S.get(kind)
-        if every is None:
-            return True
-        now = self._clock()
-        if kind in self._last and now - self._last[kind] < every:
-            return False
-        self._last[kind] = now
-        return True
+def reporter(verb: str, *, json_lines: bool, verbose: bool = False, out: TextIO | None = None,
+             err: TextIO | None = None, clock: Clock = time.monotonic) -> Reporter:
+    """The event sink of one ``db copy``, ``db cutover`` or db job's resume. Make one per
+    run: the throttle lives in it."""
+    return Reporter(DB_LINES, verb=verb, json_lines=json_lines, verbose=verbose,
+                    progress=False, out=out, err=err, clock=clock)
 
 
 # --- results ------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Turn any kind's events into what a person or a script sees while a job runs.
 
 On a terminal: a rich progress bar (items, bytes, rate, ETA) on stderr. Elsewhere: a plain
-progress line on stderr every few seconds. With ``--json``: JSON Lines on stdout, one
-``Event.to_dict()`` per event worth reporting; the caller prints the summary record last.
+progress line on stderr every few seconds. Neither for a kind whose own events say how far
+it is (db's "progress"). With ``--json``: JSON Lines on stdout, one ``Event.to_dict()`` per
+event worth reporting; the caller prints the summary record last. Lines are flushed as
+they are written.
 What an event reads as, and whether it is worth a line, is the kind's :class:`Lines`
 (render/objects.py for objects; a new kind supplies its own).
 """
@@ -47,6 +49,9 @@ class Lines:
     quiet: frozenset[str] = frozenset()     # types written to JSON only with --verbose
     every: Mapping[str, float] = field(default_factory=dict)  # at most one line per N s
     to_err: bool = False                    # plain lines on stderr (default: stdout)
+    # The progress is counted from the items (a bar, or a plain line every few seconds);
+    # False: the kind's own events say how far it is (db's "progress"), nothing is added.
+    tallied: bool = True
 
 
 class Tally:
@@ -178,7 +183,7 @@ class Reporter:
         self._lock = threading.Lock()
         self._last_plain = self._started = clock()
         self._last_line: dict[str, float] = {}
-        want_bar = progress if progress is not None else self.err.isatty()
+        want_bar = lines.tallied and (progress if progress is not None else self.err.isatty())
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         if want_bar and not json_lines:
@@ -214,13 +219,17 @@ class Reporter:
         if self.json_lines:
             if self.verbose or ev.type not in self.lines.quiet:
                 write_json(ev.to_dict(), self.out)
+                self.out.flush()
             return
         if not (self.verbose or self.lines.shown(ev)):
             return
         if self._bar is not None:
             self._bar.console.print(text, markup=False, highlight=False)
         else:
-            (self.err if self.lines.to_err else self.out).write(text + "\n")
+            # Flushed line by line: someone may be tailing a run that lasts for hours.
+            stream = self.err if self.lines.to_err else self.out
+            stream.write(text + "\n")
+            stream.flush()
 
     def _due(self, ev: Event) -> bool:
         """Types the kind throttles (progress, lag) print at most once per their period."""
@@ -228,7 +237,8 @@ class Reporter:
         if every is None:
             return True
         now = self._clock()
-        if now - self._last_line.get(ev.type, -every) < every:
+        last = self._last_line.get(ev.type)
+        if last is not None and now - last < every:
             return False
         self._last_line[ev.type] = now
         return True
@@ -240,7 +250,7 @@ class Reporter:
                              total=t.total_bytes or None,
                              description=f"{self.verb} {t.done}/{t.total}")
             return
-        if self.json_lines:
+        if self.json_lines or not self.lines.tallied:
             return
         now = self._clock()
         if now - self._last_plain >= self.PLAIN_EVERY_S:

@@ -5,7 +5,7 @@ events as ``type key`` lines, its summary record as the result."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from cloudshift.jobs.events import Event, EventSink
@@ -33,10 +33,11 @@ def view_for(kind: str) -> View:
             verb, json_lines=json_out, verbose=verbose, progress=progress),
             result=objects.print_result)
     if kind == "db":
-        from cloudshift.render.db import DbPrinter
+        from cloudshift.render import db
 
-        return View(sink=lambda verb, json_out, verbose, progress: nullcontext(
-            DbPrinter(json_out)), result=_print_db_copy)
+        # No bar for db (its own events say how far the copy is): ``progress`` is not used.
+        return View(sink=lambda verb, json_out, verbose, progress: db.reporter(
+            verb, json_lines=json_out, verbose=verbose), result=_print_db_copy)
     return GENERIC_VIEW
 
 
