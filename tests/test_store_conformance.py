@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,11 +97,33 @@ def _memory(request: pytest.FixtureRequest) -> Backend:
                    part_size=64 * KIB, missing=None, leave_incomplete=None)
 
 
+def _module_bucket(create: Callable[[str], object]) -> str:
+    name = f"conformance-{uuid.uuid4().hex[:12]}"
+    create(name)
+    return name
+
+
 @pytest.fixture(scope="module")
 def s3_module_bucket(s3_server: S3Server) -> str:
-    name = f"conformance-{uuid.uuid4().hex[:12]}"
-    s3_server.client().create_bucket(Bucket=name)
-    return name
+    return _module_bucket(lambda name: s3_server.client().create_bucket(Bucket=name))
+
+
+@pytest.fixture(scope="module")
+def gcs_module_bucket(gcs_server: GCSServer) -> str:
+    return _module_bucket(gcs_server.client().create_bucket)
+
+
+@pytest.fixture(scope="module")
+def azure_module_container(azure_server: AzureServer) -> str:
+    return _module_bucket(azure_server.client().create_container)
+
+
+def _cloud(name: str, scheme: str, bucket: str, place: str, part_size: int,
+           leave_incomplete: Callable[[str], None] | None = None) -> Backend:
+    return Backend(name, lambda prefix: open_store(f"{scheme}://{bucket}/{place}{prefix}"),
+                   part_size=part_size,
+                   missing=lambda: open_store(f"{scheme}://no-such-bucket-conformance/"),
+                   leave_incomplete=leave_incomplete)
 
 
 def _s3(request: pytest.FixtureRequest) -> Backend:
@@ -114,33 +137,13 @@ def _s3(request: pytest.FixtureRequest) -> Backend:
         client.upload_part(Bucket=bucket, Key=name, UploadId=upload, PartNumber=1,
                            Body=b"part one")
 
-    return Backend("s3", lambda prefix: open_store(f"s3://{bucket}/{place}{prefix}"),
-                   part_size=5 * MIB,  # S3's smallest part
-                   missing=lambda: open_store("s3://no-such-bucket-conformance/"),
-                   leave_incomplete=leave_incomplete)
-
-
-@pytest.fixture(scope="module")
-def gcs_module_bucket(gcs_server: GCSServer) -> str:
-    name = f"conformance-{uuid.uuid4().hex[:12]}"
-    gcs_server.client().create_bucket(name)
-    return name
+    return _cloud("s3", "s3", bucket, place, 5 * MIB, leave_incomplete)  # S3's smallest part
 
 
 def _gcs(request: pytest.FixtureRequest) -> Backend:
     bucket: str = request.getfixturevalue("gcs_module_bucket")
-    place = _place()
-    return Backend("gcs", lambda prefix: open_store(f"gs://{bucket}/{place}{prefix}"),
-                   part_size=256 * KIB,  # resumable chunks are multiples of 256 KiB
-                   missing=lambda: open_store("gs://no-such-bucket-conformance/"),
-                   leave_incomplete=None)
-
-
-@pytest.fixture(scope="module")
-def azure_module_container(azure_server: AzureServer) -> str:
-    name = f"conformance-{uuid.uuid4().hex[:12]}"
-    azure_server.client().create_container(name)
-    return name
+    # Resumable upload chunks are multiples of 256 KiB.
+    return _cloud("gcs", "gs", bucket, _place(), 256 * KIB)
 
 
 def _azure(request: pytest.FixtureRequest) -> Backend:
@@ -152,10 +155,7 @@ def _azure(request: pytest.FixtureRequest) -> Backend:
         blob = server.client().get_blob_client(container, place + ROOT + key)
         blob.stage_block("YmxvY2stMDAwMQ==", b"block one")
 
-    return Backend("azure", lambda prefix: open_store(f"az://{container}/{place}{prefix}"),
-                   part_size=256 * KIB,
-                   missing=lambda: open_store("az://no-such-container-conformance/"),
-                   leave_incomplete=leave_incomplete)
+    return _cloud("azure", "az", container, place, 256 * KIB, leave_incomplete)
 
 
 _BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Backend]] = {
@@ -393,10 +393,16 @@ def test_corrupt_write_is_rejected(backend: Backend, store: Store, large: bool,
     size = backend.part_size + 1000 if large else 1000
     data = _data(size, seed=5)
     wrong = {alg: hash_bytes(b"other bytes")[alg]}
+    _refused_over_old_and_new(backend, store, IntegrityError, data, checksums=wrong)
+
+
+def _refused_over_old_and_new(backend: Backend, store: Store, error: type[Exception],
+                              data: bytes, **write: Any) -> None:
+    """A refused write leaves an existing object's old version, and no new object."""
     _write(store, "kept", b"previous version")
     for key, old in (("kept", b"previous version"), ("new", None)):
-        with pytest.raises(IntegrityError):
-            _write(store, key, data, checksums=wrong, part_size=backend.part_size)
+        with pytest.raises(error):
+            _write(store, key, data, part_size=backend.part_size, **write)
         _nothing_left(store, key, old)
 
 
@@ -406,11 +412,7 @@ def test_source_of_another_size_than_listed_is_refused(backend: Backend, store: 
                                                        large: bool, delta: int) -> None:
     listed = backend.part_size + 1000 if large else 1000
     data = _data(listed + delta, seed=6)
-    _write(store, "kept", b"previous version")
-    for key, old in (("kept", b"previous version"), ("new", None)):
-        with pytest.raises(SourceChangedError):
-            _write(store, key, data, size=listed, part_size=backend.part_size)
-        _nothing_left(store, key, old)
+    _refused_over_old_and_new(backend, store, SourceChangedError, data, size=listed)
 
 
 @pytest.mark.parametrize("large", [False, True], ids=["single", "parts"])

@@ -16,23 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from cloudshift.catalog import build
-from cloudshift.catalog.records import (
-    Certification,
-    Commitment,
-    DatabasePrice,
-    EgressTier,
-    Family,
-    Figure,
-    GpuPrice,
-    InstanceType,
-    ProviderLimits,
-    RegionNetwork,
-    Sla,
-    StorageRates,
-    Throughput,
-    family_of,
-)
+from cloudshift.catalog import build, records
 from cloudshift.catalog.regions import Region, split_key
 from cloudshift.catalog.sources import Source
 from cloudshift.catalog.storage import (
@@ -58,22 +42,22 @@ class Catalog:
 
     sources: Mapping[str, Source]
     regions: Mapping[str, Region]  # the described regions (regions.csv)
-    instances: Mapping[str, tuple[InstanceType, ...]]  # region key -> types priced there
-    gcp_gpus: Mapping[tuple[str, str, int], GpuPrice]  # (region code, gpu, count)
-    storage: Mapping[tuple[str, str], StorageRates]  # (region key, storage class)
-    network: Mapping[str, RegionNetwork]  # region key
-    egress_tiers: tuple[EgressTier, ...]
-    egress: Mapping[tuple[str, str], Figure]  # (src key, dst key) -> USD/GB
-    throughput: Mapping[tuple[str, str], Throughput]  # (src key, dst key)
-    limits: Mapping[str, ProviderLimits]  # provider
-    vm_network: Mapping[tuple[str, str], Figure]  # (provider, instance type) -> Gbit/s
-    databases: Mapping[tuple[str, str], DatabasePrice]  # (provider, engine)
-    slas: Mapping[tuple[str, str, str], Sla]  # (provider, service, condition)
-    compliance: Mapping[str, tuple[Certification, ...]]  # provider
-    commitments: Mapping[tuple[str, str], Commitment]  # (provider, pricing)
-    families: Mapping[tuple[str, str], Family]  # (provider, family)
+    instances: Mapping[str, tuple[records.InstanceType, ...]]  # region key -> types priced there
+    gcp_gpus: Mapping[tuple[str, str, int], records.GpuPrice]  # (region code, gpu, count)
+    storage: Mapping[tuple[str, str], records.StorageRates]  # (region key, storage class)
+    network: Mapping[str, records.RegionNetwork]  # region key
+    egress_tiers: tuple[records.EgressTier, ...]
+    egress: Mapping[tuple[str, str], records.Figure]  # (src key, dst key) -> USD/GB
+    throughput: Mapping[tuple[str, str], records.Throughput]  # (src key, dst key)
+    limits: Mapping[str, records.ProviderLimits]  # provider
+    vm_network: Mapping[tuple[str, str], records.Figure]  # (provider, instance type) -> Gbit/s
+    databases: Mapping[tuple[str, str], records.DatabasePrice]  # (provider, engine)
+    slas: Mapping[tuple[str, str, str], records.Sla]  # (provider, service, condition)
+    compliance: Mapping[str, tuple[records.Certification, ...]]  # provider
+    commitments: Mapping[tuple[str, str], records.Commitment]  # (provider, pricing)
+    families: Mapping[tuple[str, str], records.Family]  # (provider, family)
     origins: Mapping[str, str]  # table -> "packaged", the user's file, or what updated it
-    _by_type: Mapping[tuple[str, str], InstanceType] = field(repr=False, compare=False,
+    _by_type: Mapping[tuple[str, str], records.InstanceType] = field(repr=False, compare=False,
                                                              default_factory=dict)
 
     def region(self, key: str) -> Region:
@@ -81,11 +65,11 @@ class Catalog:
         found = self.regions.get(key)
         return found if found is not None else Region(*split_key(key))
 
-    def instance(self, region_key: str, name: str) -> InstanceType | None:
+    def instance(self, region_key: str, name: str) -> records.InstanceType | None:
         return self._by_type.get((region_key, name))
 
-    def family(self, inst: InstanceType) -> Family | None:
-        return self.families.get((inst.provider, family_of(inst.provider, inst.name)))
+    def family(self, inst: records.InstanceType) -> records.Family | None:
+        return self.families.get((inst.provider, records.family_of(inst.provider, inst.name)))
 
     def route_regions(self) -> set[str]:
         """Regions a move can be priced between: measured, priced for egress or for VMs."""

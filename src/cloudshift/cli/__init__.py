@@ -140,11 +140,8 @@ def copy(
 
     Example: cloudshift copy s3://shop-assets/images gs://shop-assets/images --transfers 32
     """
-    _transfer("copy", src, dst, delete=False, transfers=transfers, part_size=part_size,
-              include=include, exclude=exclude, dry_run=dry_run, json_out=json_out,
-              verbose=verbose, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
-              job_dir=job_dir, retries=retries, progress=progress, bwlimit=bwlimit,
-              max_rps=max_rps, timeout=timeout)
+    # The command's parameters are _transfer's, by name.
+    _transfer("copy", delete=False, **locals())
 
 
 @app.command()
@@ -166,11 +163,7 @@ def sync(
 
     Example: cloudshift sync ./exports az://archive/exports --delete --dry-run
     """
-    _transfer("sync", src, dst, delete=delete, transfers=transfers, part_size=part_size,
-              include=include, exclude=exclude, dry_run=dry_run, json_out=json_out,
-              verbose=verbose, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint,
-              job_dir=job_dir, retries=retries, progress=progress, bwlimit=bwlimit,
-              max_rps=max_rps, timeout=timeout)
+    _transfer("sync", **locals())
 
 
 @app.command()

@@ -4,7 +4,7 @@ summaries of copy, sync and verify, the listing of ``ls``."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TextIO
 
 from cloudshift.core.units import human_bytes
@@ -20,23 +20,26 @@ if TYPE_CHECKING:  # a type only: render/ imports the kinds' results, not storag
 FAILURES_SHOWN = 50
 
 
+def _verified(ev: Event) -> str:
+    status, _, detail = (ev.reason or "match").partition(": ")
+    return f"{status.upper():<9}{ev.key} [{ev.level}]" + (f" {detail}" if detail else "")
+
+
+# An event's line, by type; planned, bytes and listed have none (progress only).
+_TEXT: dict[str, Callable[[Event], str]] = {
+    "copied": lambda ev: f"copied   {ev.key} ({human_bytes(ev.size)}, verified by {ev.level})",
+    "skipped": lambda ev: f"same     {ev.key}",
+    "deleted": lambda ev: f"deleted  {ev.key}",
+    "failed": lambda ev: f"FAILED   {ev.key}: {ev.reason}",
+    "would-copy": lambda ev: f"would copy   {ev.key} ({human_bytes(ev.size)})",
+    "would-delete": lambda ev: f"would delete {ev.key}",
+    "verified": _verified,
+}
+
+
 def _text(ev: Event) -> str | None:
-    if ev.type == "copied":
-        return f"copied   {ev.key} ({human_bytes(ev.size)}, verified by {ev.level})"
-    if ev.type == "skipped":
-        return f"same     {ev.key}"
-    if ev.type == "deleted":
-        return f"deleted  {ev.key}"
-    if ev.type == "failed":
-        return f"FAILED   {ev.key}: {ev.reason}"
-    if ev.type == "would-copy":
-        return f"would copy   {ev.key} ({human_bytes(ev.size)})"
-    if ev.type == "would-delete":
-        return f"would delete {ev.key}"
-    if ev.type == "verified":
-        status, _, detail = (ev.reason or "match").partition(": ")
-        return f"{status.upper():<9}{ev.key} [{ev.level}]" + (f" {detail}" if detail else "")
-    return None       # planned, bytes, listed: progress only
+    line = _TEXT.get(ev.type)
+    return None if line is None else line(ev)
 
 
 def _shown(ev: Event) -> bool:
