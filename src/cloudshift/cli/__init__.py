@@ -268,18 +268,37 @@ def _given(ctx: typer.Context, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @app.command()
-def jobs(json_out: Annotated[bool, typer.Option(
-        "--json", help="JSON Lines on stdout: one line per job.")] = False) -> None:
+def jobs(
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="JSON Lines on stdout: one line per job.")] = False,
+    html: Annotated[str | None, typer.Option(
+        "--html", metavar="FILE", help="Also write the jobs, each one's runs and the figures "
+                                       "of its last run, as one self-contained HTML page to "
+                                       "FILE.")] = None,
+) -> None:
     """List the jobs on this machine, of every kind, with their last run.
 
     Object copies and syncs, database copies: each job's kind, command, last status, progress
     (objects or key ranges by state), source and destination. `cloudshift resume JOB`
     continues any of them.
     """
+    from pathlib import Path
+
     from cloudshift.kinds import list_jobs
     from cloudshift.render.jobs import print_jobs
 
-    print_jobs(list_jobs(), json_out, jobs_root())
+    page = Path(html) if html is not None else None
+    if page is not None:
+        from cloudshift.render.jobs_html import check_target
+
+        check_target(page)
+    rows = list_jobs()
+    print_jobs(rows, json_out, jobs_root())
+    if page is not None:
+        from cloudshift.render.jobs_html import write_jobs_html
+
+        write_jobs_html(page, rows, jobs_root())
+        typer.echo(f"wrote {html} ({len(rows)} job{'' if len(rows) == 1 else 's'})", err=True)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""``cloudshift jobs``: one line (or JSON record) per job, whatever its kind."""
+"""``cloudshift jobs``: one line (or JSON record) per job, whatever its kind (its HTML page:
+:mod:`cloudshift.render.jobs_html`)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ def job_line(row: JobRow, width: int = 0) -> str:
     """``JOB  KIND OP STATUS PROGRESS  SRC -> DST``, the id padded to ``width``."""
     if row.reason:
         return f"{row.job_id:<{width}}  {row.status}: {row.reason}"
-    progress = ", ".join(f"{n} {state}" for state, n in row.progress.items()) or "-"
+    progress = progress_text(row)
     return (f"{row.job_id:<{width}}  {row.kind:<7} {row.op:<7} {row.status:<11} {progress}  "
             f"{row.src} -> {row.dst}")
+
+
+def progress_text(row: JobRow) -> str:
+    """A job's own counters, ``3 done, 1 failed``, or ``-`` when it has none."""
+    return ", ".join(f"{n} {state}" for state, n in row.progress.items()) or "-"
 
 
 def print_jobs(rows: Sequence[JobRow], json_out: bool, root: Path,
