@@ -20,6 +20,7 @@ from cloudshift.assess.results import Assessment, CurrentPlatform, PlatformOptio
 from cloudshift.assess.scoring import parse_weights, score_options
 from cloudshift.assess.workload import WorkloadSpec, load_workload
 from cloudshift.catalog.load import Catalog, load_catalog
+from cloudshift.catalog.regions import Region
 from cloudshift.catalog.tables import resolve_overrides
 from cloudshift.core.errors import ConfigError, UsageError
 
@@ -77,26 +78,8 @@ def assess(workload: WorkloadSpec | str | Path, *, providers: str | None = None,
 
     req = wl.requirements
     check_residency(req.residency, wl.where("requirements", "residency"))
-    regimes = []
-    for i, text in enumerate(req.compliance):
-        regime = canonical_regime(text)
-        if regime is None:
-            raise ConfigError(f"{wl.where('requirements', 'compliance', i)}: unknown compliance "
-                              f"regime '{text}'", hint="use " + ", ".join(REGIMES))
-        regimes.append(regime)
-
-    if regions:
-        named = [resolve_region(cat, r, chosen_providers, "--regions") for part in regions
-                 for r in part.split(",") if r.strip()]
-        for region in named:
-            if region.provider not in chosen_providers:
-                raise UsageError(f"--regions {region.code} is a {region.provider} region, "
-                                 "which --providers leaves out",
-                                 hint=f"add {region.provider} to --providers or drop the region")
-    else:
-        named = [resolve_region(cat, r, chosen_providers,
-                                wl.where("requirements", "regions", i))
-                 for i, r in enumerate(req.regions)]
+    regimes = _regimes(wl)
+    named = _named_regions(cat, wl, regions, chosen_providers)
     current = _current(cat, wl)
 
     to_price, excluded, unmet = select_regions(cat, chosen_providers, named, req.residency)
@@ -110,15 +93,48 @@ def assess(workload: WorkloadSpec | str | Path, *, providers: str | None = None,
     if current is not None:
         for option in options:
             compare(cat, wl, current, option)
+    unmet += _unmet_per_provider(chosen_providers, options)
 
-    # Say once per provider what it cannot do anywhere it was priced.
+    options.sort(key=lambda o: (o.rank is None, o.rank or 0, o.monthly_usd, o.key))
+    origin = {name: cat.origins[name] for name in TABLES_READ}
+    return Assessment(wl.name, weight_map, options, excluded, unmet, notes, current, origin)
+
+
+def _regimes(wl: WorkloadSpec) -> list[str]:
+    """The compliance regimes the workload asks for, by their canonical names."""
+    regimes = []
+    for i, text in enumerate(wl.requirements.compliance):
+        regime = canonical_regime(text)
+        if regime is None:
+            raise ConfigError(f"{wl.where('requirements', 'compliance', i)}: unknown compliance "
+                              f"regime '{text}'", hint="use " + ", ".join(REGIMES))
+        regimes.append(regime)
+    return regimes
+
+
+def _named_regions(cat: Catalog, wl: WorkloadSpec, regions: Sequence[str] | None,
+                   chosen_providers: list[str]) -> list[Region]:
+    """The regions to price: ``--regions`` when given, else the file's requirements.regions."""
+    if not regions:
+        return [resolve_region(cat, r, chosen_providers, wl.where("requirements", "regions", i))
+                for i, r in enumerate(wl.requirements.regions)]
+    named = [resolve_region(cat, r, chosen_providers, "--regions") for part in regions
+             for r in part.split(",") if r.strip()]
+    for region in named:
+        if region.provider not in chosen_providers:
+            raise UsageError(f"--regions {region.code} is a {region.provider} region, "
+                             "which --providers leaves out",
+                             hint=f"add {region.provider} to --providers or drop the region")
+    return named
+
+
+def _unmet_per_provider(chosen_providers: list[str], options: list[PlatformOption]) -> list[str]:
+    """Say once per provider what it cannot do anywhere it was priced."""
+    unmet = []
     for p in chosen_providers:
         mine = [o for o in options if o.provider == p]
         if mine and not any(o.eligible for o in mine):
             unmet.append(f"{p}: none of its priced regions ("
                          + ", ".join(o.region for o in mine)
                          + ") meets every requirement; the reasons follow")
-
-    options.sort(key=lambda o: (o.rank is None, o.rank or 0, o.monthly_usd, o.key))
-    origin = {name: cat.origins[name] for name in TABLES_READ}
-    return Assessment(wl.name, weight_map, options, excluded, unmet, notes, current, origin)
+    return unmet
