@@ -23,31 +23,49 @@ def _db_region_factor(cat: Catalog, provider: str, region: str,
     return None if here is None or ref is None or ref == 0 else here / ref
 
 
-def price_option(cat: Catalog, workload: WorkloadSpec, region: Region) -> PlatformOption:
-    p, r = region.provider, region.code
-    opt = PlatformOption(p, r, region.location, region.zones)
+_PRICING_BASIS = {"on_demand": "on-demand", "spot": "spot", "commit_1y": "1-year commitment",
+                  "commit_3y": "3-year commitment"}
 
+
+def price_option(cat: Catalog, workload: WorkloadSpec, region: Region) -> PlatformOption:
+    opt = PlatformOption(region.provider, region.code, region.location, region.zones)
+    _price_compute(cat, workload, region, opt)
+    _price_storage(cat, workload, region, opt)
+    _price_network(cat, workload, region, opt)
+    _price_databases(cat, workload, region, opt)
+    _sla(cat, workload, region, opt)
+    _compliance(cat, workload, region, opt)
+    return opt
+
+
+def _price_compute(cat: Catalog, workload: WorkloadSpec, region: Region,
+                   opt: PlatformOption) -> None:
+    p, r = region.provider, region.code
     for group in workload.compute:
         m = match_group(cat, p, r, group)
         opt.matches.append(m)
         if m.chosen is None:
             opt.problems.append(m.problem or f"{group.name}: no instance type fits")
             continue
-        basis = {"on_demand": "on-demand", "spot": "spot", "commit_1y": "1-year commitment",
-                 "commit_3y": "3-year commitment"}[group.pricing]
+        basis = _PRICING_BASIS[group.pricing]
         opt.lines.append(CostLine(
             "compute", group.name, m.monthly_usd,
             f"{group.count} x {m.chosen.name} x {group.hours_per_month:g} h x "
             f"${m.chosen.hourly_usd:.4f}/h ({basis})"))
 
+
+def _price_storage(cat: Catalog, workload: WorkloadSpec, region: Region,
+                   opt: PlatformOption) -> None:
     used = [(c, getattr(workload.storage, c)) for c in TIERS]
     for cls, spec in used:
+        # A class the workload leaves empty needs no price data, so a gap there is no problem.
         if not (spec.gb or spec.writes_per_month or spec.reads_per_month
                 or spec.retrieved_gb_per_month):
             continue
         sp = tier_prices(cat, region.key, cls)
         if sp is None:
-            opt.problems.append(f"no {cls} storage price data for {p} {r}")
+            opt.problems.append(f"no {cls} storage price data for {region.provider} "
+                                f"{region.code}")
             continue
         opt.lines.append(CostLine("storage", f"{cls} storage", spec.gb * sp.gb_month,
                                   f"{spec.gb:g} GB x ${sp.gb_month}/GB-month ({sp.product})"))
@@ -61,24 +79,33 @@ def price_option(cat: Catalog, workload: WorkloadSpec, region: Region) -> Platfo
                 (spec.retrieved_gb_per_month, "GB retrieved", sp.retrieval_per_gb, "GB")) if n]
             opt.lines.append(CostLine("requests", f"{cls} requests", ops, " + ".join(parts)))
 
-    net = workload.network
-    if net.internet_egress_gb or net.inter_region_egress_gb:
-        np_ = cat.network.get(region.key)
-        if np_ is None:
-            opt.problems.append(f"no network price data for {p} {r}")
-        else:
-            billable = max(0.0, net.internet_egress_gb - np_.free_internet_gb)
-            internet, inter = np_.internet_egress_gb.value, np_.inter_region_gb.value
-            if net.internet_egress_gb:
-                opt.lines.append(CostLine(
-                    "network", "internet egress", billable * internet,
-                    f"({net.internet_egress_gb:g} GB - {np_.free_internet_gb:g} GB free) x "
-                    f"${internet}/GB"))
-            if net.inter_region_egress_gb:
-                opt.lines.append(CostLine(
-                    "network", "inter-region egress", net.inter_region_egress_gb * inter,
-                    f"{net.inter_region_egress_gb:g} GB x ${inter}/GB"))
 
+def _price_network(cat: Catalog, workload: WorkloadSpec, region: Region,
+                   opt: PlatformOption) -> None:
+    net = workload.network
+    if not (net.internet_egress_gb or net.inter_region_egress_gb):
+        return
+    np_ = cat.network.get(region.key)
+    if np_ is None:
+        opt.problems.append(f"no network price data for {region.provider} {region.code}")
+        return
+    # Only the internet egress past the provider's monthly free allowance is billed.
+    billable = max(0.0, net.internet_egress_gb - np_.free_internet_gb)
+    internet, inter = np_.internet_egress_gb.value, np_.inter_region_gb.value
+    if net.internet_egress_gb:
+        opt.lines.append(CostLine(
+            "network", "internet egress", billable * internet,
+            f"({net.internet_egress_gb:g} GB - {np_.free_internet_gb:g} GB free) x "
+            f"${internet}/GB"))
+    if net.inter_region_egress_gb:
+        opt.lines.append(CostLine(
+            "network", "inter-region egress", net.inter_region_egress_gb * inter,
+            f"{net.inter_region_egress_gb:g} GB x ${inter}/GB"))
+
+
+def _price_databases(cat: Catalog, workload: WorkloadSpec, region: Region,
+                     opt: PlatformOption) -> None:
+    p, r = region.provider, region.code
     for db in workload.databases:
         dp = cat.databases.get((p, db.engine))
         if dp is None:
@@ -99,10 +126,6 @@ def price_option(cat: Catalog, workload: WorkloadSpec, region: Region) -> Platfo
             f"${dp.gib_hour}) x {factor:.3f} region factor x {mult:g} x 730 h + "
             f"{db.storage_gb:g} GB x ${dp.storage_gb_month} x {mult:g}"
             f"{' (HA)' if db.high_availability else ''}"))
-
-    _sla(cat, workload, region, opt)
-    _compliance(cat, workload, region, opt)
-    return opt
 
 
 def _sla(cat: Catalog, workload: WorkloadSpec, region: Region, opt: PlatformOption) -> None:
