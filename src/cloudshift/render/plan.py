@@ -13,7 +13,7 @@ from cloudshift.cost.model import SIZE_BUCKETS, Line, Term
 if TYPE_CHECKING:  # `prices show` renders without loading the planner's listing machinery
     from cloudshift.catalog.sources import Source
     from cloudshift.catalog.update import UpdateResult
-    from cloudshift.cost.planner import Plan
+    from cloudshift.cost.planner import Plan, RunningCost, TransferOption
     from cloudshift.cost.report import JobReport
 
 
@@ -37,6 +37,17 @@ def _term(term: Term, label: str) -> list[str]:
 
 
 def render_plan(p: Plan) -> str:
+    out = _what_moves(p)
+    out.append("")
+    out += _best_option(p.best)
+    out.append("")
+    out += _options_table(p)
+    out.append("")
+    out += _afterwards(p)
+    return "\n".join(out)
+
+
+def _what_moves(p: Plan) -> list[str]:
     wl = p.workload
     out = [f"plan: {p.src} -> {p.dst}  ({p.src_region} -> {p.dst_region}, "
            f"into {p.dst_class})"]
@@ -57,11 +68,13 @@ def render_plan(p: Plan) -> str:
     for rs in p.restores:
         out.append(f"restore first: {rs.storage_class}: {rs.objects:,} objects, "
                    f"{human_bytes(rs.bytes)}, about {rs.hours:g} h, {_money(rs.usd)}")
-    b = p.best
+    return out
+
+
+def _best_option(b: TransferOption) -> list[str]:
     gbu = f", {b.gb_per_usd:,.1f} GB per USD" if b.gb_per_usd else ""
-    out.append("")
-    out.append(f"best: {b.name}: {_money(b.total_usd)}, {human_time(b.time_s)} "
-               f"({human_bytes(b.timing.bytes_per_s)}/s{gbu})")
+    out = [f"best: {b.name}: {_money(b.total_usd)}, {human_time(b.time_s)} "
+           f"({human_bytes(b.timing.bytes_per_s)}/s{gbu})"]
     out += _term(b.c_s, "service and request fees")
     out += _term(b.c_d, "data transfer")
     out += _term(b.c_v, "worker machines")
@@ -71,27 +84,26 @@ def render_plan(p: Plan) -> str:
                   else "") + f"; bound by {t.bottleneck}")
     for price in t.inputs:
         out.append(f"      {price.key}: {price.value:g} {price.unit}  [{price.cite()}]")
-    out.append("")
-    out.append("options (* best, P Pareto-optimal cost vs time, - misses --deadline/--budget):")
-    out.append(f"      {'cost USD':>12} {'time':>10} {'GB/USD':>8}  option")
+    return out
+
+
+def _options_table(p: Plan) -> list[str]:
+    out = ["options (* best, P Pareto-optimal cost vs time, - misses --deadline/--budget):",
+           f"      {'cost USD':>12} {'time':>10} {'GB/USD':>8}  option"]
+    # Small moves cost fractions of a cent per option; six decimals keep them apart.
     digits = 2 if max(o.total_usd for o in p.options) >= 10 else 6
     for o in sorted(p.options, key=lambda o: (o.total_usd, o.time_s)):
         mark = ("*" if o.best else " ") + ("P" if o.pareto else " ") + (" " if o.meets else "-")
         gpu = f"{o.gb_per_usd:8.1f}" if o.gb_per_usd else f"{'-':>8}"
         out.append(f"  {mark} {o.total_usd:12,.{digits}f} {human_time(o.time_s):>10} {gpu}  "
                    f"{o.name}")
-    r = p.running
-    out.append("")
-    saving = r.src_usd_month - r.dst_usd_month
-    line = (f"storage afterwards: {_money(r.dst_usd_month)}/month at DST vs "
-            f"{_money(r.src_usd_month)}/month at SRC")
-    if r.payback_months is not None:
-        line += f"; saves {_money(saving)}/month, pays back in {r.payback_months:.1f} months"
-    else:
-        line += "; the move does not pay for itself in storage"
-    out.append(line)
-    if r.note:
-        out.append(f"  note: {r.note}")
+    return out
+
+
+def _afterwards(p: Plan) -> list[str]:
+    out = [_storage_afterwards(p.running)]
+    if p.running.note:
+        out.append(f"  note: {p.running.note}")
     if p.probe:
         pr = p.probe
         bw = f", {human_bytes(pr.bytes_per_s)}/s" if pr.bytes_per_s else ""
@@ -103,7 +115,16 @@ def render_plan(p: Plan) -> str:
     if p.job_id and p.saved_to:
         out.append(f"estimate saved; after `cloudshift copy {p.src} {p.dst}` compare with: "
                    f"cloudshift report {p.job_id}")
-    return "\n".join(out)
+    return out
+
+
+def _storage_afterwards(r: RunningCost) -> str:
+    saving = r.src_usd_month - r.dst_usd_month
+    line = (f"storage afterwards: {_money(r.dst_usd_month)}/month at DST vs "
+            f"{_money(r.src_usd_month)}/month at SRC")
+    if r.payback_months is not None:
+        return line + f"; saves {_money(saving)}/month, pays back in {r.payback_months:.1f} months"
+    return line + "; the move does not pay for itself in storage"
 
 
 def render_report(rep: JobReport) -> str:
