@@ -26,6 +26,7 @@ from cloudshift.cost.model import (
     DEFAULT_LINK_GBPS,
     ProbeRate,
     Restore,
+    ServiceFees,
     Term,
     Timing,
     TransferWorkload,
@@ -273,43 +274,86 @@ def plan_workload(workload: TransferWorkload, *, src_region: str | Region,
     s = src_region if isinstance(src_region, Region) else book.region(src_region)
     d = dst_region if isinstance(dst_region, Region) else book.region(dst_region)
     deadline_s = parse_duration(deadline) if deadline is not None else None
+    _check_budget(budget)
+    _check_machines(book, s, workers, worker_type, link_gbps)
+    cls = _dst_storage_class(book, d, dst_class)
+
+    fees = service_fees(book, workload, s, d, cls)
+    notes.extend(fees.warnings)
+    options = _vm_options(book, workload, s, d, fees, workers, worker_type, notes)
+    options.append(_local_option(book, workload, s, d, fees, link_gbps, probe, notes))
+    for o in options:
+        o._gb = workload.gb
+    best = _choose(options, deadline_s, budget, notes)
+    running = _running(book, workload, s, d, cls, best.total_usd)
+    for r in fees.restores:
+        notes.append(f"{r.objects} objects ({r.bytes / GB:.1f} GB) in {r.storage_class} must be "
+                     f"restored before copying: about {r.hours:g} h and {r.usd:.2f} USD")
+    return Plan(src or str(s), dst or str(d), str(s), str(d), cls, workload, options, best,
+                fees.restores, running, deadline_s, budget, probe, None,
+                list(dict.fromkeys(notes)), sorted(book.used.values(), key=lambda p: p.key))
+
+
+def _check_budget(budget: float | None) -> None:
     if budget is not None and not budget > 0:
         raise UsageError(f"--budget must be positive (got {budget:g})",
                          hint="give the most the move may cost in USD, e.g. --budget 500")
+
+
+def _check_machines(book: PriceBook, s: Region, workers: int | None, worker_type: str | None,
+                    link_gbps: float | None) -> None:
+    """The options that say what would do the copying: worker VMs or this machine's link."""
     if workers is not None and workers < 0:
         raise UsageError(f"--workers must be 0 or more (got {workers})",
                          hint="0 means: run from this machine only")
     if link_gbps is not None and not link_gbps > 0:
         raise UsageError(f"--link-gbps must be positive (got {link_gbps:g})")
     if worker_type is not None:
+        # It names a VM of the source's provider; relay hops on other clouds keep their default.
         if s.local:
             raise UsageError("--worker-type needs a cloud source region",
                              hint="give --src-region, or drop --worker-type")
         book.check_worker_type(s.provider, worker_type)
+
+
+def _dst_storage_class(book: PriceBook, d: Region, dst_class: str | None) -> str:
     cls = book.normalize_class(d.provider, dst_class) if not d.local else "LOCAL"
     if dst_class and not d.local and cls not in book.storage_classes(d.provider):
         raise UsageError(f"unknown {d.provider} storage class '{dst_class}'",
                          hint="one of " + ", ".join(book.storage_classes(d.provider)))
+    return cls
 
-    fees = service_fees(book, workload, s, d, cls)
-    notes.extend(fees.warnings)
+
+def _vm_options(book: PriceBook, workload: TransferWorkload, s: Region, d: Region,
+                fees: ServiceFees, workers: int | None, worker_type: str | None,
+                notes: list[str]) -> list[TransferOption]:
+    """Worker VMs in the cloud, direct or through each faster relay, for every worker count."""
+    # Worker VMs need a cloud on both ends; --workers 0 asks for this machine alone.
+    if s.local or d.local or workers == 0:
+        return []
     options: list[TransferOption] = []
-    if not s.local and not d.local and workers != 0:
-        counts = (workers,) if workers else WORKER_COUNTS
-        routes = [[s, d]] + [[s, via, d] for via in _relays(book, s, d)]
-        for route in routes:
-            types = [worker_type if (worker_type and r.provider == s.provider)
-                     else book.limits(r.provider).default_worker for r in route[:-1]]
-            for n in counts:
-                timing = cloud_timing(book, workload, route, n, types, fees.restore_hours)
-                c_d, w1 = egress_fees(book, workload.gb, route)
-                c_v, w2 = vm_fees(book, list(zip(route[:-1], types, strict=True)), n,
-                                  timing.seconds)
-                notes.extend(timing.warnings + w1 + w2)
-                label = ("direct" if len(route) == 2 else f"relay via {route[1]}")
-                options.append(TransferOption(f"{label}, {n} x {types[0]}", "vm",
-                                      [str(r) for r in route], n, types, timing, fees.term,
-                                      c_d, c_v))
+    counts = (workers,) if workers else WORKER_COUNTS
+    routes = [[s, d]] + [[s, via, d] for via in _relays(book, s, d)]
+    for route in routes:
+        types = [worker_type if (worker_type and r.provider == s.provider)
+                 else book.limits(r.provider).default_worker for r in route[:-1]]
+        for n in counts:
+            timing = cloud_timing(book, workload, route, n, types, fees.restore_hours)
+            c_d, w1 = egress_fees(book, workload.gb, route)
+            c_v, w2 = vm_fees(book, list(zip(route[:-1], types, strict=True)), n,
+                              timing.seconds)
+            notes.extend(timing.warnings + w1 + w2)
+            label = ("direct" if len(route) == 2 else f"relay via {route[1]}")
+            options.append(TransferOption(f"{label}, {n} x {types[0]}", "vm",
+                                  [str(r) for r in route], n, types, timing, fees.term,
+                                  c_d, c_v))
+    return options
+
+
+def _local_option(book: PriceBook, workload: TransferWorkload, s: Region, d: Region,
+                  fees: ServiceFees, link_gbps: float | None, probe: ProbeRate | None,
+                  notes: list[str]) -> TransferOption:
+    """This machine copying, at its link's rate or the one --probe measured."""
     link = link_gbps or DEFAULT_LINK_GBPS
     timing = local_timing(book, workload, s, d, link, fees.restore_hours, probe)
     # Through this machine the bytes leave the source cloud to the internet; uploads are free.
@@ -322,18 +366,8 @@ def plan_workload(workload: TransferWorkload, *, src_region: str | Region,
         label += f" (link {link:g} Gbit/s assumed; pass --link-gbps or --probe)"
     else:
         label += f" (link {link:g} Gbit/s)"
-    options.append(TransferOption(label, "local", [str(s), "this machine", str(d)], 0, [], timing,
-                          fees.term, c_d, Term("C_v")))
-    for o in options:
-        o._gb = workload.gb
-    best = _choose(options, deadline_s, budget, notes)
-    running = _running(book, workload, s, d, cls, best.total_usd)
-    for r in fees.restores:
-        notes.append(f"{r.objects} objects ({r.bytes / GB:.1f} GB) in {r.storage_class} must be "
-                     f"restored before copying: about {r.hours:g} h and {r.usd:.2f} USD")
-    return Plan(src or str(s), dst or str(d), str(s), str(d), cls, workload, options, best,
-                fees.restores, running, deadline_s, budget, probe, None,
-                list(dict.fromkeys(notes)), sorted(book.used.values(), key=lambda p: p.key))
+    return TransferOption(label, "local", [str(s), "this machine", str(d)], 0, [], timing,
+                          fees.term, c_d, Term("C_v"))
 
 
 def _running(book: PriceBook, wl: TransferWorkload, s: Region, d: Region, cls: str, one_time: float
@@ -438,17 +472,7 @@ def plan(src: str, dst: str, *, src_region: str | None = None, dst_region: str |
     book = PriceBook.load(prices)
     notes: list[str] = []
     # Validate every option before the (possibly long) listing.
-    if sample is not None and sample < 1:
-        raise UsageError(f"--sample must be at least 1 (got {sample})")
-    if total_objects is not None and total_objects < 1:
-        raise UsageError(f"--total-objects must be at least 1 (got {total_objects})")
-    if deadline is not None:
-        parse_duration(deadline)
-    if budget is not None and not budget > 0:
-        raise UsageError(f"--budget must be positive (got {budget:g})",
-                         hint="give the most the move may cost in USD, e.g. --budget 500")
-    if transfers < 1:
-        raise UsageError(f"--transfers must be at least 1 (got {transfers})")
+    _check_plan_options(sample, total_objects, deadline, budget, transfers)
     s = location_region(book, src, src_region, "src", notes)
     d = location_region(book, dst, dst_region, "dst", notes)
     wl, truncated, candidates, src_store = summarize(
@@ -456,19 +480,7 @@ def plan(src: str, dst: str, *, src_region: str | None = None, dst_region: str |
         exclude=exclude, src_endpoint=src_endpoint, dst_endpoint=dst_endpoint, sample=sample)
     sampled: dict[str, Any] | None = None
     if truncated:
-        listed = wl.src_listed
-        if total_objects:
-            factor = total_objects / listed
-            wl = wl.scaled(factor)
-            sampled = {"listed": listed, "total_objects": total_objects,
-                       "factor": round(factor, 6), "scaled": True}
-            notes.append(f"listed the first {listed} objects only (--sample) and scaled every "
-                         f"count by {factor:.4g} to --total-objects {total_objects}")
-        else:
-            sampled = {"listed": listed, "total_objects": None, "factor": 1.0,
-                       "scaled": False}
-            notes.append(f"listed the first {listed} objects only (--sample); figures cover "
-                         f"those alone; pass --total-objects N to scale up")
+        wl, sampled = _scale_sample(wl, total_objects, notes)
     if wl.to_check:
         notes.append(f"{wl.to_check} objects exist on both sides without a comparable "
                      "checksum; counted as moving (copy hashes them and may skip some)")
@@ -487,6 +499,35 @@ def plan(src: str, dst: str, *, src_region: str | None = None, dst_region: str |
     if save:
         result.saved_to = str(save_plan(result))
     return result
+
+
+def _check_plan_options(sample: int | None, total_objects: int | None,
+                           deadline: str | float | None, budget: float | None,
+                           transfers: int) -> None:
+    if sample is not None and sample < 1:
+        raise UsageError(f"--sample must be at least 1 (got {sample})")
+    if total_objects is not None and total_objects < 1:
+        raise UsageError(f"--total-objects must be at least 1 (got {total_objects})")
+    if deadline is not None:
+        parse_duration(deadline)
+    _check_budget(budget)
+    if transfers < 1:
+        raise UsageError(f"--transfers must be at least 1 (got {transfers})")
+
+
+def _scale_sample(wl: TransferWorkload, total_objects: int | None, notes: list[str]
+                  ) -> tuple[TransferWorkload, dict[str, Any]]:
+    """A listing cut short by --sample: scaled up to --total-objects when given, said either way."""
+    listed = wl.src_listed
+    if not total_objects:
+        notes.append(f"listed the first {listed} objects only (--sample); figures cover "
+                     f"those alone; pass --total-objects N to scale up")
+        return wl, {"listed": listed, "total_objects": None, "factor": 1.0, "scaled": False}
+    factor = total_objects / listed
+    notes.append(f"listed the first {listed} objects only (--sample) and scaled every "
+                 f"count by {factor:.4g} to --total-objects {total_objects}")
+    return wl.scaled(factor), {"listed": listed, "total_objects": total_objects,
+                               "factor": round(factor, 6), "scaled": True}
 
 
 def save_plan(result: Plan, folder: Path | None = None) -> Path:
