@@ -386,61 +386,88 @@ def verify_databases(src_text: str, dst_text: str, *, jobs: int = 4,
         sseq = {s.qualified: s for s in catalog.sequences(sconn)}
         dseq = {s.qualified: s for s in catalog.sequences(dconn)}
         smv, dmv = matviews(sconn), matviews(dconn)
-    for name, s in sorted(sseq.items()):
-        d = dseq.get(name)
-        if d is not None and (s.last_value, s.is_called) != (d.last_value, d.is_called):
-            report.sequences.append(f"{name} is at {s.last_value} on the source, "
-                                    f"{d.last_value} on the target")
+    report.sequences = _sequence_diff(sseq, dseq)
     todo = [t for t in sorted(st, key=lambda t: -t.size) if t.qualified in dt]
-    local = threading.local()
-    pairs: list[_Pair] = []
-    lock = threading.Lock()
+    pairs = _ThreadPairs(src, dst)
 
-    def pair() -> _Pair:
-        p: _Pair | None = getattr(local, "pair", None)
-        if p is None:
-            p = _Pair(src, dst)
-            local.pair = p
-            with lock:
-                pairs.append(p)
-        return p
-
-    def plan(t: Table) -> _Plan:
-        p = pair()
-        return _plan_table(p.s, p.d, t, dt[t.qualified], jobs)
-
-    def scan(item: tuple[int, sql.Composable]) -> tuple[int, Any]:
-        i, where = item
-        return i, _scan_segment(pair(), plans[i], where)
+    def matview(name: str) -> MatviewCheck:
+        return _compare_matview(pairs.get(), name, smv[name][0], smv[name][1], dmv[name][1])
 
     try:
         with ThreadPoolExecutor(max(1, jobs)) as pool:
-            plans = list(pool.map(plan, todo))
-            tasks = [(i, w) for i, p in enumerate(plans) for w in p.segments]
-            merged: list[tuple[dict[int, tuple[int, str]], dict[int, tuple[int, str]]]] = [
-                ({}, {}) for _ in plans]
-            for i, (da, db) in pool.map(scan, tasks):
-                merged[i][0].update(da)
-                merged[i][1].update(db)
-
-            def finish(i: int) -> TableCheck:
-                result = _finish(pair(), plans[i], *merged[i])
-                if on_table is not None:
-                    with lock:
-                        on_table(result)
-                return result
-
-            report.tables = list(pool.map(finish, range(len(plans))))
-
-            def matview(name: str) -> MatviewCheck:
-                return _compare_matview(pair(), name, smv[name][0], smv[name][1],
-                                        dmv[name][1])
-
+            report.tables = _compare_tables(pool, pairs, todo, dt, jobs, on_table)
             # Only on one side: the schema diff names it already.
             report.matviews = list(pool.map(matview, sorted(smv.keys() & dmv.keys())))
     finally:
-        for p in pairs:
-            p.close()
+        pairs.close()
     report.tables.sort(key=lambda c: c.table)
     report.elapsed = time.monotonic() - started
     return report
+
+
+def _sequence_diff(sseq: dict[str, catalog.Sequence], dseq: dict[str, catalog.Sequence]
+                   ) -> list[str]:
+    out = []
+    for name, s in sorted(sseq.items()):
+        d = dseq.get(name)
+        if d is not None and (s.last_value, s.is_called) != (d.last_value, d.is_called):
+            out.append(f"{name} is at {s.last_value} on the source, "
+                       f"{d.last_value} on the target")
+    return out
+
+
+class _ThreadPairs:
+    """One :class:`_Pair` per worker thread, opened on its first task, all closed at the end:
+    a connection runs one query at a time, so the threads would otherwise wait on each other."""
+
+    def __init__(self, src: Dsn, dst: Dsn) -> None:
+        self.src, self.dst = src, dst
+        self.local = threading.local()
+        self.pairs: list[_Pair] = []
+        self.lock = threading.Lock()
+
+    def get(self) -> _Pair:
+        p: _Pair | None = getattr(self.local, "pair", None)
+        if p is None:
+            p = _Pair(self.src, self.dst)
+            self.local.pair = p
+            with self.lock:
+                self.pairs.append(p)
+        return p
+
+    def close(self) -> None:
+        for p in self.pairs:
+            p.close()
+
+
+def _compare_tables(pool: ThreadPoolExecutor, pairs: _ThreadPairs, todo: list[Table],
+                    dt: dict[str, Table], jobs: int, on_table: Any) -> list[TableCheck]:
+    """Plan every table, scan all their segments in one pool, then narrow down each table."""
+    lock = threading.Lock()
+
+    def plan(t: Table) -> _Plan:
+        p = pairs.get()
+        return _plan_table(p.s, p.d, t, dt[t.qualified], jobs)
+
+    plans = list(pool.map(plan, todo))
+
+    def scan(item: tuple[int, sql.Composable]) -> tuple[int, Any]:
+        i, where = item
+        return i, _scan_segment(pairs.get(), plans[i], where)
+
+    # Segments of all tables share one queue, so one big table keeps every worker busy.
+    tasks = [(i, w) for i, p in enumerate(plans) for w in p.segments]
+    merged: list[tuple[dict[int, tuple[int, str]], dict[int, tuple[int, str]]]] = [
+        ({}, {}) for _ in plans]
+    for i, (da, db) in pool.map(scan, tasks):
+        merged[i][0].update(da)
+        merged[i][1].update(db)
+
+    def finish(i: int) -> TableCheck:
+        result = _finish(pairs.get(), plans[i], *merged[i])
+        if on_table is not None:
+            with lock:
+                on_table(result)
+        return result
+
+    return list(pool.map(finish, range(len(plans))))
