@@ -89,6 +89,36 @@ def test_peek_tolerates_a_file_that_is_not_a_journal(tmp_path: Path) -> None:
     (tmp_path / "journal.db").write_bytes(b"not sqlite at all" * 100)
     info = peek(tmp_path)
     assert info.spec is None and info.last_run is None
+    assert info.error  # says why, so `cloudshift jobs` can too
+
+
+@pytest.mark.parametrize("name", ["a#b", "a?b", "50%", "x y"])
+def test_journals_in_folders_with_uri_characters_are_read(tmp_path: Path, name: str) -> None:
+    # Read-only opens go through file: URIs, where '#', '?' and '%' mean something.
+    folder = tmp_path / name / "job"
+    journal = _Kind(folder)
+    journal.record_spec(JobSpec("demo", {"a": 1}))
+    journal.start_run()
+    journal.finish_run("done", {})
+    journal.close()
+    def outside() -> list[Path]:  # a reader of a WAL journal may add -shm/-wal beside it
+        return sorted(p for p in tmp_path.rglob("*") if folder not in p.parents)
+
+    before = outside()
+    info = peek(folder)
+    assert info.error is None and info.spec is not None
+    assert info.last_run is not None and info.last_run["status"] == "done"
+    assert outside() == before  # no stray file from a URI cut short
+
+
+def test_a_0_1_ok_run_reads_as_done(tmp_path: Path) -> None:
+    journal = _Kind(tmp_path)
+    journal.start_run()
+    journal.finish_run("ok", {})
+    assert journal.last_status() == "done"
+    journal.close()
+    info = peek(tmp_path)
+    assert info.last_run is not None and info.last_run["status"] == "done"
 
 
 def test_events_have_one_json_shape() -> None:

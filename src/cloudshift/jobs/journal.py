@@ -108,9 +108,12 @@ class JournalBase:
 
     # --- runs -----------------------------------------------------------------------------
     def start_run(self) -> None:
-        rows = self._exec("INSERT INTO runs (started, status) VALUES (?, 'running') "
-                          "RETURNING id", (time.time(),))
-        self.run_id = int(rows[0][0])
+        # lastrowid, not INSERT ... RETURNING: that needs SQLite 3.35, newer than some
+        # long-term distributions ship.
+        with self._lock:
+            cur = self._db.execute("INSERT INTO runs (started, status) VALUES (?, 'running')",
+                                   (time.time(),))
+            self.run_id = cur.lastrowid
         self.commit()
 
     def finish_run(self, status: str, summary: Mapping[str, Any]) -> None:
@@ -144,7 +147,7 @@ def peek(folder: Path) -> JobInfo:
     not create tables in, or wait for, a journal another process is writing. A journal that
     cannot be read gives a JobInfo saying why, so one bad file does not hide the others."""
     try:
-        db = sqlite3.connect(f"file:{folder / JOURNAL_FILE}?mode=ro", uri=True)
+        db = open_readonly(folder / JOURNAL_FILE)
         try:
             row = db.execute("SELECT v FROM job WHERE k='spec'").fetchone()
             last = db.execute("SELECT started, finished, status, summary FROM runs "
@@ -157,8 +160,25 @@ def peek(folder: Path) -> JobInfo:
         return JobInfo(folder.name, folder, None, None, error=str(exc) or type(exc).__name__)
 
 
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a journal another process may be writing. Through a file:
+    URI built by pathlib, so a folder with '#', '?' or '%' in its name is still that folder
+    (and 'mode=ro' is never cut off by a '#' into a read-write open)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+# How a run ends, for every kind. cloudshift 0.1's object jobs wrote "ok" for "done".
+RUN_STATUSES = ("running", "done", "failed", "interrupted")
+_OLD_STATUS = {"ok": "done"}
+
+
+def run_status(recorded: str) -> str:
+    """A run's status as recorded, in today's words."""
+    return _OLD_STATUS.get(recorded, recorded)
+
+
 def _run(row: tuple[Any, ...]) -> dict[str, Any]:
-    return {"started": row[0], "finished": row[1], "status": row[2],
+    return {"started": row[0], "finished": row[1], "status": run_status(row[2]),
             "summary": json.loads(row[3]) if row[3] else None}
 
 

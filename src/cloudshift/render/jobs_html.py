@@ -26,7 +26,7 @@ import jinja2
 from cloudshift.core.errors import UsageError
 from cloudshift.core.redact import redact
 from cloudshift.core.units import human_bytes, human_time
-from cloudshift.jobs.journal import JOURNAL_FILE
+from cloudshift.jobs.journal import JOURNAL_FILE, open_readonly, run_status
 from cloudshift.jobs.registry import JobRow
 from cloudshift.render.jobs import progress_text
 
@@ -56,7 +56,7 @@ def job_runs(folder: Path) -> list[Run]:
     journal another process is writing. A journal that cannot be read has no runs to show
     (its row says why); a summary that is not a JSON object shows no figures."""
     try:
-        db = sqlite3.connect(f"{(folder / JOURNAL_FILE).resolve().as_uri()}?mode=ro", uri=True)
+        db = open_readonly(folder / JOURNAL_FILE)
         try:
             rows = db.execute("SELECT id, started, finished, status, summary FROM runs "
                               "ORDER BY id").fetchall()
@@ -65,7 +65,8 @@ def job_runs(folder: Path) -> list[Run]:
     except sqlite3.Error:
         return []
     return [Run(int(n), float(started), None if finished is None else float(finished),
-                str(status), _summary(text)) for n, started, finished, status, text in rows]
+                run_status(str(status)), _summary(text))
+            for n, started, finished, status, text in rows]
 
 
 def _summary(text: str | None) -> Mapping[str, Any] | None:
