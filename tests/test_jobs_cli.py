@@ -84,7 +84,8 @@ def test_jobs_lists_object_and_db_jobs(tmp_path: Path, legacy: bool) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = {r["job"]: r for r in map(json.loads, proc.stdout.splitlines())}
     assert rows[copy_id]["kind"] == "objects" and rows[copy_id]["op"] == "copy"
-    assert rows[copy_id]["status"] == "ok" and rows[copy_id]["progress"]["done"] == 3
+    assert rows[copy_id]["status"] == "done" and rows[copy_id]["progress"]["done"] == 3
+    assert rows[copy_id]["objects"] == rows[copy_id]["progress"]  # 0.1's key stays
     assert rows[db_id]["kind"] == "db"
     assert (rows[db_id]["src"], rows[db_id]["dst"]) == (SRC_DSN, DST_DSN)
     assert rows[db_id]["status"] == "done"
@@ -112,7 +113,7 @@ def test_a_journal_that_cannot_be_read_is_listed_not_a_crash(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr
     rows = {r["job"]: r for r in map(json.loads, proc.stdout.splitlines())}
     assert rows[broken.name]["status"] == "unreadable" and rows[broken.name]["reason"]
-    assert rows[copy_id]["status"] == "ok"
+    assert rows[copy_id]["status"] == "done"
 
 
 def test_no_jobs_says_where_it_looked(tmp_path: Path) -> None:

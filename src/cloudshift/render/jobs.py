@@ -32,7 +32,10 @@ def print_jobs(rows: Sequence[JobRow], json_out: bool, root: Path,
     width = max((len(row.job_id) for row in rows), default=0)
     for row in rows:
         if json_out:
-            write_json(row.to_dict(), out)
+            record = row.to_dict()
+            if row.kind == "objects":  # cloudshift 0.1's key for the same counters
+                record["objects"] = record["progress"]
+            write_json(record, out)
         else:
             out.write(job_line(row, width) + "\n")
     if not rows and not json_out:
