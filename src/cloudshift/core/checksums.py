@@ -1,41 +1,72 @@
 """Checksums computed while bytes stream past, and the rules for comparing them.
 
 Checksums travel as ``{algorithm: lowercase hex}``. ``md5`` is 32 hex digits, ``crc32c`` is the
-big-endian 32-bit value as 8 hex digits (the byte order GCS and S3 use before base64).
+big-endian 32-bit value as 8 hex digits (the byte order GCS and S3 use before base64),
+``sha256`` is 64 hex digits (an OCI image digest is ``"sha256:" + hex``).
+
+Which algorithms a :class:`Hasher` computes is a parameter; the default, MD5 and CRC32C, is
+what object stores report and what every object copy computes.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
 
 import google_crc32c
 
-ALGORITHMS = ("md5", "crc32c")
+
+class _Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+def _md5() -> _Digest:
+    return hashlib.md5(usedforsecurity=False)
+
+
+# Each algorithm's running digest; hex is always ``digest().hex()``.
+_NEW: dict[str, Callable[[], _Digest]] = {
+    "md5": _md5,
+    "crc32c": google_crc32c.Checksum,
+    "sha256": hashlib.sha256,
+}
+KNOWN = tuple(sorted(_NEW))
+DEFAULT_ALGORITHMS = ("md5", "crc32c")
+# The order in which two checksum sets are compared: strongest first.
+ALGORITHMS = ("sha256", "md5", "crc32c")
 
 
 class Hasher:
-    """MD5 and CRC32C of everything passed to :meth:`update`."""
+    """The checksums (``algorithms``, default MD5 and CRC32C) of everything passed to
+    :meth:`update`, and its size."""
 
-    __slots__ = ("_crc", "_md5", "size")
+    __slots__ = ("_digests", "_updates", "size")
 
-    def __init__(self) -> None:
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._crc = google_crc32c.Checksum()
+    def __init__(self, algorithms: Iterable[str] = DEFAULT_ALGORITHMS) -> None:
+        names = tuple(algorithms)
+        unknown = [a for a in names if a not in _NEW]
+        if unknown:
+            raise ValueError(f"unknown checksum algorithm {unknown[0]!r} "
+                             f"(known: {', '.join(KNOWN)})")
+        self._digests = {name: _NEW[name]() for name in names}
+        # Bound once: the object hot path calls update() per chunk.
+        self._updates = tuple(d.update for d in self._digests.values())
         self.size = 0
 
     def update(self, data: bytes | memoryview) -> None:
-        self._md5.update(data)
-        self._crc.update(data)
+        for update in self._updates:
+            update(data)  # type: ignore[arg-type]  # hashlib takes any buffer; crc32c bytes
         self.size += len(data)
 
     def hexdigests(self) -> dict[str, str]:
-        return {"md5": self._md5.hexdigest(), "crc32c": self._crc.digest().hex()}
+        return {name: d.digest().hex() for name, d in self._digests.items()}
 
 
-def hash_bytes(data: bytes) -> dict[str, str]:
-    h = Hasher()
+def hash_bytes(data: bytes, algorithms: Iterable[str] = DEFAULT_ALGORITHMS) -> dict[str, str]:
+    h = Hasher(algorithms)
     h.update(data)
     return h.hexdigests()
 

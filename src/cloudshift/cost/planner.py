@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from cloudshift.catalog.regions import LOCAL, Region
 from cloudshift.core.errors import ConfigError, UsageError
 from cloudshift.core.paths import jobs_root
 from cloudshift.core.redact import describe
+from cloudshift.core.units import parse_duration
 from cloudshift.core.uri import parse
 from cloudshift.cost.model import (
     DEFAULT_LINK_GBPS,
@@ -49,25 +49,10 @@ RELAY_GAIN = 1.1  # a relay must beat the direct path's measured rate by 10% to 
 PROBE_CANDIDATES = 2000
 PLAN_FILE = "plan.json"
 
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|w)?[a-z]*\s*$", re.I)
-_UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400,
-           "day": 86400, "w": 604800}
 
-
-def parse_duration(text: str | float) -> float:
-    """'12h', '90m', '2d', '3600s' -> seconds; a bare number is hours."""
-    if isinstance(text, int | float):
-        seconds = float(text) * 3600
-    else:
-        m = _DURATION.match(text)
-        if m is None:
-            raise UsageError(f"'{text}' is not a duration", hint="write e.g. 12h, 90m or 2d")
-        unit = (m.group(2) or "h").lower()
-        seconds = float(m.group(1)) * _UNIT_S[unit]
-    if not seconds > 0:
-        raise UsageError(f"--deadline must be positive (got {text})",
-                         hint="give the time the move may take, e.g. --deadline 12h")
-    return seconds
+def _deadline_s(deadline: str | float) -> float:
+    return parse_duration(deadline, name="--deadline",
+                          hint="give the time the move may take, e.g. --deadline 12h")
 
 
 @dataclass
@@ -273,7 +258,7 @@ def plan_workload(workload: TransferWorkload, *, src_region: str | Region,
     notes = list(warnings)
     s = src_region if isinstance(src_region, Region) else book.region(src_region)
     d = dst_region if isinstance(dst_region, Region) else book.region(dst_region)
-    deadline_s = parse_duration(deadline) if deadline is not None else None
+    deadline_s = _deadline_s(deadline) if deadline is not None else None
     _check_budget(budget)
     _check_machines(book, s, workers, worker_type, link_gbps)
     cls = _dst_storage_class(book, d, dst_class)
@@ -509,7 +494,7 @@ def _check_plan_options(sample: int | None, total_objects: int | None,
     if total_objects is not None and total_objects < 1:
         raise UsageError(f"--total-objects must be at least 1 (got {total_objects})")
     if deadline is not None:
-        parse_duration(deadline)
+        _deadline_s(deadline)
     _check_budget(budget)
     if transfers < 1:
         raise UsageError(f"--transfers must be at least 1 (got {transfers})")
@@ -555,4 +540,4 @@ def load_plan(path: Path) -> dict[str, Any]:
 
 
 __all__ = ["Plan", "RunningCost", "TransferOption", "TransferWorkload", "copy_job_id",
-           "load_plan", "parse_duration", "plan", "plan_workload", "save_plan"]
+           "load_plan", "plan", "plan_workload", "save_plan"]
