@@ -9,10 +9,7 @@ from rich.table import Table
 
 from cloudshift.assess.results import CRITERIA, Assessment, InstanceChoice, PlatformOption
 from cloudshift.catalog.regions import PROVIDER_NAMES
-
-
-def money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.0f}"
+from cloudshift.core.units import money
 
 
 def saving_text(option: PlatformOption) -> str:

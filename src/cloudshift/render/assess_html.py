@@ -16,7 +16,8 @@ from pygal.style import Style  # type: ignore[import-untyped]
 from cloudshift.assess.results import CATEGORIES, CRITERIA, Assessment, PlatformOption
 from cloudshift.catalog.regions import PROVIDER_NAMES
 from cloudshift.catalog.tables import TABLES
-from cloudshift.render.assess import money, saving_text
+from cloudshift.core.units import money
+from cloudshift.render.assess import saving_text
 
 _STYLE = Style(background="white", plot_background="white", foreground="#222",
                foreground_strong="#111", foreground_subtle="#666", font_family="sans-serif",
@@ -48,7 +49,7 @@ def cost_chart(options: list[PlatformOption]) -> str:
     # Label only segments tall enough to hold their label.
     floor = 0.06 * max((o.monthly_usd for o in options), default=0.0)
     chart = pygal.StackedBar(width=820, height=400, title="Monthly cost by category (USD)",
-                             value_formatter=lambda v: f"${v:,.0f}" if v >= floor else "",
+                             value_formatter=lambda v: money(v) if v >= floor else "",
                              truncate_label=-1, **_COMMON)
     chart.x_labels = [_label(o) for o in options]
     chart.add_xml_filter(_drop_scripts)

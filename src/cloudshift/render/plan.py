@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from cloudshift.core.units import human_bytes, human_time
+from cloudshift.core.units import human_bytes, human_time, money_usd
 from cloudshift.cost.model import SIZE_BUCKETS, Line, Term
 
 if TYPE_CHECKING:  # `prices show` renders without loading the planner's listing machinery
@@ -15,10 +15,6 @@ if TYPE_CHECKING:  # `prices show` renders without loading the planner's listing
     from cloudshift.catalog.update import UpdateResult
     from cloudshift.cost.planner import Plan, RunningCost, TransferOption
     from cloudshift.cost.report import JobReport
-
-
-def _money(usd: float) -> str:
-    return f"{usd:,.2f} USD" if usd >= 0.01 or usd == 0 else f"{usd:.6f} USD"
 
 
 def _line(line: Line) -> str:
@@ -31,7 +27,7 @@ def _line(line: Line) -> str:
 
 
 def _term(term: Term, label: str) -> list[str]:
-    out = [f"  {term.name} {label}: {_money(term.usd)}"]
+    out = [f"  {term.name} {label}: {money_usd(term.usd)}"]
     out += [_line(x) for x in term.lines] or ["      (none)"]
     return out
 
@@ -67,13 +63,13 @@ def _what_moves(p: Plan) -> list[str]:
             for k, v in sorted(wl.by_class.items())))
     for rs in p.restores:
         out.append(f"restore first: {rs.storage_class}: {rs.objects:,} objects, "
-                   f"{human_bytes(rs.bytes)}, about {rs.hours:g} h, {_money(rs.usd)}")
+                   f"{human_bytes(rs.bytes)}, about {rs.hours:g} h, {money_usd(rs.usd)}")
     return out
 
 
 def _best_option(b: TransferOption) -> list[str]:
     gbu = f", {b.gb_per_usd:,.1f} GB per USD" if b.gb_per_usd else ""
-    out = [f"best: {b.name}: {_money(b.total_usd)}, {human_time(b.time_s)} "
+    out = [f"best: {b.name}: {money_usd(b.total_usd)}, {human_time(b.time_s)} "
            f"({human_bytes(b.timing.bytes_per_s)}/s{gbu})"]
     out += _term(b.c_s, "service and request fees")
     out += _term(b.c_d, "data transfer")
@@ -120,10 +116,11 @@ def _afterwards(p: Plan) -> list[str]:
 
 def _storage_afterwards(r: RunningCost) -> str:
     saving = r.src_usd_month - r.dst_usd_month
-    line = (f"storage afterwards: {_money(r.dst_usd_month)}/month at DST vs "
-            f"{_money(r.src_usd_month)}/month at SRC")
+    line = (f"storage afterwards: {money_usd(r.dst_usd_month)}/month at DST vs "
+            f"{money_usd(r.src_usd_month)}/month at SRC")
     if r.payback_months is not None:
-        return line + f"; saves {_money(saving)}/month, pays back in {r.payback_months:.1f} months"
+        return line + (f"; saves {money_usd(saving)}/month, pays back in "
+                       f"{r.payback_months:.1f} months")
     return line + "; the move does not pay for itself in storage"
 
 
