@@ -260,16 +260,39 @@ def _wait_for_small_lag(sconn: psycopg.Connection[Any], slot: str, max_lag: int,
         time.sleep(0.5)
 
 
-def _wait_for_catch_up(sconn: psycopg.Connection[Any], slot: str, deadline: float,
-                       say: EventSink) -> None:
-    """Until the slot has confirmed the source's WAL as of now (writes are frozen).
+# Page headers of a WAL page and of a segment's first page (PostgreSQL's
+# SizeOfXLogShortPHD and SizeOfXLogLongPHD, unchanged since 9.x).
+_PAGE_HEADER, _SEGMENT_HEADER = 24, 40
+
+
+def _end_of_wal(sconn: psycopg.Connection[Any]) -> str:
+    """The end of the last WAL record on the source, as the replication slot will confirm it.
 
     The insert position, not pg_current_wal_lsn() (what is written out): with
-    synchronous_commit=off, the last commits before the freeze may still sit in WAL buffers,
-    and the target must have them too before anyone writes to it."""
-    row = sconn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
+    synchronous_commit=off the last commits before the freeze may still sit in WAL buffers,
+    and the target must have them before anyone writes to it. But where the last record
+    ends exactly on a page boundary, the insert position points past the next page's
+    header, which no record will ever reach while writes are frozen: step back over it.
+    """
+    row = sconn.execute(
+        "SELECT l, (o % current_setting('wal_block_size')::int), o "
+        "FROM pg_current_wal_insert_lsn() AS l, pg_walfile_name_offset(l) AS f(n, o)"
+    ).fetchone()
     assert row is not None
-    target_lsn = str(row[0])
+    lsn, in_page, in_segment = str(row[0]), int(row[1]), int(row[2])
+    back = (_SEGMENT_HEADER if in_segment == _SEGMENT_HEADER
+            else _PAGE_HEADER if in_page == _PAGE_HEADER else 0)
+    if not back:
+        return lsn
+    high, low = (int(part, 16) for part in lsn.split("/"))
+    value = (high << 32 | low) - back
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def _wait_for_catch_up(sconn: psycopg.Connection[Any], slot: str, deadline: float,
+                       say: EventSink) -> None:
+    """Until the slot has confirmed the source's WAL as of now (writes are frozen)."""
+    target_lsn = _end_of_wal(sconn)
     while True:
         row = sconn.execute(
             "SELECT confirmed_flush_lsn >= %s::pg_lsn, "
