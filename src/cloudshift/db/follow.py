@@ -279,12 +279,16 @@ def _end_of_wal(sconn: psycopg.Connection[Any]) -> str:
         "FROM pg_current_wal_insert_lsn() AS l, pg_walfile_name_offset(l) AS f(n, o)"
     ).fetchone()
     assert row is not None
-    lsn, in_page, in_segment = str(row[0]), int(row[1]), int(row[2])
+    return record_end(str(row[0]), in_page=int(row[1]), in_segment=int(row[2]))
+
+
+def record_end(insert_lsn: str, *, in_page: int, in_segment: int) -> str:
+    """``insert_lsn`` stepped back over the page header it points just past, if it does."""
     back = (_SEGMENT_HEADER if in_segment == _SEGMENT_HEADER
             else _PAGE_HEADER if in_page == _PAGE_HEADER else 0)
     if not back:
-        return lsn
-    high, low = (int(part, 16) for part in lsn.split("/"))
+        return insert_lsn
+    high, low = (int(part, 16) for part in insert_lsn.split("/"))
     value = (high << 32 | low) - back
     return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
