@@ -12,6 +12,10 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
+from cloudshift.core.errors import UsageError
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 _RUN = "from cloudshift.cli import main; main()"
@@ -144,3 +148,37 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
                           "w.yaml:2: compute[0].memory_gib: required field is missing")
     proc = cli("assess", "--help", home=tmp_path)
     assert proc.returncode == 0 and "at least" in proc.stdout and "--weights" in proc.stdout
+
+
+def test_html_report_is_written_whole_or_not_at_all(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page goes to a temporary file beside it and is renamed over the old one: a reader
+    sees the old page or the new one, never half of one, and a failed write leaves no litter."""
+    from cloudshift.render.assess_html import write_report
+
+    page = tmp_path / "report.html"
+    page.write_text("<p>last week's</p>")
+    write_report("<p>today's</p>", page)
+    assert page.read_text() == "<p>today's</p>"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert page.stat().st_mode & 0o777 == 0o666 & ~umask
+
+    def full_disk(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(UsageError, match=r"cannot write .*No space left on device") as err:
+        write_report("<p>tomorrow's</p>", page)
+    assert "\n" not in str(err.value)
+    assert page.read_text() == "<p>today's</p>"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_html_into_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "no-such-folder" / "report.html"
+    proc = cli("assess", str(EXAMPLES / "webshop.yaml"), "--html", str(target), home=tmp_path)
+    assert_one_line_error(proc, f"cannot write {target}")
+    assert not target.parent.exists()
+

@@ -175,3 +175,63 @@ def test_cli_plan_s3_to_gcs_with_cold_objects(s3_server: object, s3_bucket: str,
     assert "restore first: DEEP_ARCHIVE: 2 objects" in text
     assert "src region not given; assumed aws:us-east-1" in text
     assert "[Amazon S3 pricing" in text and "2026-11" in text
+
+
+def test_report_of_a_finished_copy_says_nothing_is_partial(tmp_path: Path, home: Path) -> None:
+    src = tmp_path / "few"
+    src.mkdir()
+    for i in range(3):
+        (src / f"{i}.txt").write_text("x" * (100 + i))
+    plan(str(src), str(tmp_path / "dst"), save=True)
+    result = cloudshift.copy(str(src), str(tmp_path / "dst"))
+    rep = report(result.job_id)
+    assert rep.status == "done" and rep.row("objects").actual == 3
+    assert not any("partial" in note for note in rep.notes), rep.notes
+
+
+def test_report_of_another_kind_shows_its_row_and_last_summary(home: Path) -> None:
+    """A db job has no plan to compare with: report shows what `cloudshift jobs` shows of it
+    and its last run's figures, and exits 0."""
+    from test_jobs_cli import DST_DSN, SRC_DSN, db_journal
+
+    job = db_journal(home)
+    proc = cli("report", job)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(job) and f"{SRC_DSN} -> {DST_DSN}" in lines[0], proc.stdout
+    assert " db " in lines[0] and " done " in lines[0]
+    assert "  rows: 10" in lines and "  bytes: 1000 (1000 B)" in lines, proc.stdout
+
+    proc = cli("report", job, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)        # one document
+    assert doc["type"] == "report" and doc["job_id"] == job and doc["kind"] == "db"
+    assert doc["row"]["src"] == SRC_DSN and doc["row"]["status"] == "done"
+    assert doc["summary"] == {"rows": 10, "bytes": 1000}
+
+
+def test_report_of_a_kind_this_version_does_not_know_is_one_line(home: Path) -> None:
+    from cloudshift.jobs.journal import JournalBase
+    from cloudshift.jobs.spec import JobSpec
+
+    spec = JobSpec("images", {"src": "registry-a/shop", "dst": "registry-b/shop"})
+    journal = JournalBase(home / "jobs" / spec.job_id)
+    journal.record_spec(spec)
+    journal.close()
+    one_line_error(cli("report", spec.job_id), "'images' job", "does not know")
+
+
+@pytest.mark.parametrize("name", ["plan", "assess"])
+def test_the_cli_module_only_parses(name: str) -> None:
+    """cli/plan.py and cli/assess.py hand every JSON document and HTML page to render/: they
+    encode and write nothing themselves."""
+    import ast
+    import importlib
+
+    module = importlib.import_module(f"cloudshift.cli.{name}")
+    tree = ast.parse(Path(str(module.__file__)).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    called = {n.func.attr for n in ast.walk(tree)
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    assert "json" not in imported
+    assert not called & {"dumps", "write_text", "write", "open"}, called

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -78,20 +77,17 @@ def register(app: typer.Typer) -> None:
         # Imported here: pydantic and pygal cost ~0.4 s, which every other command would pay.
         from cloudshift.assess.assessment import assess
         from cloudshift.render.assess import render_assessment
-        from cloudshift.render.assess_html import render_assessment_html
+        from cloudshift.render.assess_html import render_assessment_html, write_report
+        from cloudshift.render.jsonl import write_json
 
         result = assess(workload, providers=providers, regions=regions, weights=weights,
                         data=data or ())
         if json_out:
-            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+            write_json(result.to_dict(), indent=2)
         else:
             render_assessment(result, sys.stdout, details=details)
         if html is not None:
-            try:
-                html.write_text(render_assessment_html(result), encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot write {html}: {exc.strerror}",
-                                 hint="choose a writable path") from None
+            write_report(render_assessment_html(result), html)
             typer.echo(f"report written to {html}", err=True)
         if not result.ranked:
             raise typer.Exit(1)

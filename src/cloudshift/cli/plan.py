@@ -6,7 +6,6 @@ Hooked into the main app with :func:`register`.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated
 
@@ -84,6 +83,7 @@ def plan_cmd(
     --dst-region gcp:us-central1 --deadline 12h
     """
     from cloudshift.cost.planner import plan
+    from cloudshift.render.jsonl import write_json
     from cloudshift.render.plan import render_plan
 
     result = plan(src, dst, src_region=src_region, dst_region=dst_region, dst_class=dst_class,
@@ -93,7 +93,7 @@ def plan_cmd(
                   include=include or (), exclude=exclude or (), src_endpoint=src_endpoint,
                   dst_endpoint=dst_endpoint, save=save)
     if json_out:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        write_json(result.to_dict())
     else:
         typer.echo(render_plan(result))
 
@@ -107,12 +107,27 @@ def report_cmd(
                                            "used.")] = "16MiB",
     json_out: Json = False,
 ) -> None:
-    """Show estimated vs actual bytes, requests and time for a finished copy job."""
-    from cloudshift.cost.report import report
-    from cloudshift.render.plan import render_report
+    """Show estimated vs actual bytes, requests and time for a finished copy job; for a job
+    of another kind, its line of `cloudshift jobs` and its last run's figures."""
+    from cloudshift.cost.report import COPY_KIND, JobSummary, report
+    from cloudshift.jobs.journal import find_job, peek
+    from cloudshift.kinds import describe_job, kind_of
+    from cloudshift.render.jsonl import write_json
+    from cloudshift.render.plan import render_job_summary, render_report
 
+    info = peek(find_job(job))
+    if kind_of(info).name != COPY_KIND:   # a kind with no plan to compare with
+        summary = JobSummary.of(info, describe_job(info))
+        if json_out:
+            write_json(summary.to_dict())
+        else:
+            typer.echo(render_job_summary(summary))
+        return
     rep = report(job, plan_file=plan_file, part_size=parse_size(part_size))
-    typer.echo(json.dumps(rep.to_dict()) if json_out else render_report(rep))
+    if json_out:
+        write_json(rep.to_dict())
+    else:
+        typer.echo(render_report(rep))
 
 
 @prices_app.command("update")
@@ -133,6 +148,7 @@ def prices_update(
     the date it was fetched.
     """
     from cloudshift.catalog.update import update
+    from cloudshift.render.jsonl import write_json
     from cloudshift.render.plan import render_price_update, render_update_skipped
 
     endpoints = {k: v for k, v in (("aws", os.environ.get("CLOUDSHIFT_AWS_PRICING_URL")),
@@ -141,7 +157,7 @@ def prices_update(
                  if v}
     res = update(region or (), gcp_api_key=gcp_api_key, endpoints=endpoints)
     if json_out:
-        typer.echo(json.dumps(res.to_dict()))
+        write_json(res.to_dict())
         return
     typer.echo(render_price_update(res))
     for line in render_update_skipped(res):

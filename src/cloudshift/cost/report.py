@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from cloudshift.core.uri import parse
 from cloudshift.cost.model import LIST_PAGE, writes_for
 from cloudshift.cost.planner import PLAN_FILE, load_plan
 from cloudshift.cost.prices import SCHEME_PROVIDER
-from cloudshift.jobs.journal import JOURNAL_FILE, find_job, peek
+from cloudshift.jobs.journal import JOURNAL_FILE, JobInfo, find_job, peek
+from cloudshift.jobs.registry import JobRow
 from cloudshift.storage.base import DEFAULT_PART_SIZE
 
 COPY_KIND = "objects"  # the kind of job `cloudshift copy` records (transfer/journal.py)
@@ -61,6 +63,25 @@ class JobReport:
         return {"type": "report", "job_id": self.job_id, "src": self.src, "dst": self.dst,
                 "status": self.status, "plan_option": self.plan_option,
                 "rows": [r.to_dict() for r in self.rows], "notes": self.notes}
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """What ``report`` shows of a job whose kind has no plan to compare with: its row of
+    ``cloudshift jobs`` and its last run's summary record (None before any run ends)."""
+
+    row: JobRow
+    summary: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of(cls, info: JobInfo, row: JobRow) -> JobSummary:
+        summary = info.last_run.get("summary") if info.last_run else None
+        return cls(row, summary if isinstance(summary, Mapping) else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "report", "job_id": self.row.job_id, "kind": self.row.kind,
+                "row": self.row.to_dict(),
+                "summary": None if self.summary is None else dict(self.summary)}
 
 
 def _actuals(path: Path) -> tuple[int, int, list[int], float, list[dict[str, Any]]]:
@@ -120,6 +141,6 @@ def report(job: str, *, plan_file: str | Path | None = None,
         rep.notes.append(f"the plan was made for {est['src']} -> {est['dst']}")
     rep.notes.append("requests are derived from the copied objects' sizes (part size "
                      f"{part_size} bytes), not counted on the wire")
-    if last["status"] != "ok":
+    if last["status"] != "done":
         rep.notes.append(f"the last run ended '{last['status']}': actuals are partial")
     return rep

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -18,6 +19,7 @@ from cloudshift.catalog.regions import PROVIDER_NAMES
 from cloudshift.catalog.tables import TABLES
 from cloudshift.core.units import money
 from cloudshift.render.assess import saving_text
+from cloudshift.render.files import write_atomic
 
 _STYLE = Style(background="white", plot_background="white", foreground="#222",
                foreground_strong="#111", foreground_subtle="#666", font_family="sans-serif",
@@ -109,3 +111,8 @@ def render_assessment_html(result: Assessment) -> str:
                  and any(u.startswith(f"{p}:") for u in result.unmet)],
         names=PROVIDER_NAMES, money=money, saving_text=saving_text,
         sources={name: table.what for name, table in TABLES.items()})
+
+
+def write_report(html: str, path: Path) -> None:
+    """Write the page (:func:`render_assessment_html`) to ``path`` whole or not at all."""
+    write_atomic(path, html)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sqlite3
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +26,7 @@ from cloudshift.core.redact import redact
 from cloudshift.core.units import human_bytes, human_time
 from cloudshift.jobs.journal import JOURNAL_FILE, open_readonly, run_status
 from cloudshift.jobs.registry import JobRow
+from cloudshift.render.files import write_atomic
 from cloudshift.render.jobs import progress_text
 
 # Summary fields the job's own row shows already, and the record's type.
@@ -166,21 +165,6 @@ def check_target(path: Path) -> None:
 
 
 def write_jobs_html(path: Path, rows: Sequence[JobRow], root: Path) -> None:
-    """Write the page to ``path`` atomically: a temporary file in the same folder, renamed
-    over ``path`` once complete, so a reader never sees half a page."""
+    """Write the page to ``path`` atomically (:func:`cloudshift.render.files.write_atomic`)."""
     check_target(path)
-    text = render_jobs_html(rows, root)
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # as a plain open() would have made it
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror}",
-                         hint="choose a writable path") from None
+    write_atomic(path, render_jobs_html(rows, root))

@@ -3,18 +3,18 @@ the price sources as a person reads them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from cloudshift.core.units import human_bytes, human_time, money_usd
 from cloudshift.cost.model import SIZE_BUCKETS, Line, Term
+from cloudshift.render.jsonl import json_line
 
 if TYPE_CHECKING:  # `prices show` renders without loading the planner's listing machinery
     from cloudshift.catalog.sources import Source
     from cloudshift.catalog.update import UpdateResult
     from cloudshift.cost.planner import Plan, RunningCost, TransferOption
-    from cloudshift.cost.report import JobReport
+    from cloudshift.cost.report import JobReport, JobSummary
 
 
 def _line(line: Line) -> str:
@@ -142,6 +142,22 @@ def render_report(rep: JobReport) -> str:
     return "\n".join(out)
 
 
+def render_job_summary(js: JobSummary) -> str:
+    """``report`` of a job whose kind has no plan to compare with: its line of ``cloudshift
+    jobs``, then each scalar figure of its last run's summary as ``name: value``, read as
+    the jobs page reads them (a size or a duration also in words)."""
+    from cloudshift.render.jobs import job_line
+    from cloudshift.render.jobs_html import figures
+
+    out = [job_line(js.row)]
+    if js.summary is None:
+        return "\n".join([*out, "no run of this job has recorded a summary yet"])
+    out.append("last run:")
+    out += [f"  {f.name}: {f.value}" + (f" ({f.readable})" if f.readable else "")
+            for f in figures(js.summary)]
+    return "\n".join(out)
+
+
 def render_price_update(res: UpdateResult) -> str:
     out = [f"updated {len(res.rows)} price rows in {res.path}"]
     for row in res.rows:
@@ -160,5 +176,5 @@ def render_update_skipped(res: UpdateResult) -> list[str]:
 def render_sources(sources: Iterable[Source], *, json_lines: bool) -> list[str]:
     """``prices show``: one line per price source, with its date."""
     rows = [{"id": s.id, "title": s.title, "url": s.url, "as_of": s.as_of} for s in sources]
-    return [json.dumps(r) if json_lines else f"{r['as_of']:<11} {r['title']}  {r['url']}"
+    return [json_line(r) if json_lines else f"{r['as_of']:<11} {r['title']}  {r['url']}"
             for r in rows]

@@ -1,0 +1,30 @@
+"""The pages render/ writes for people (``assess --html``, ``jobs --html``): whole or not at
+all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from cloudshift.core.errors import UsageError
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, renamed
+    over ``path`` once complete, so a reader never sees half a page and a failed write leaves
+    the old one. The file gets the mode a plain open() would give it; a failure is one line."""
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror}",
+                         hint="choose a writable path") from None
