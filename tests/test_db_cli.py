@@ -33,6 +33,15 @@ def popen(*args: str, home: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def listed_jobs(home: Path) -> list[dict[str, object]]:
+    """`cloudshift jobs --json`, as a user would run it after the db command."""
+    proc = subprocess.run([sys.executable, "-c", ENTRY, "jobs", "--json"], capture_output=True,
+                          text=True, env={**os.environ, "CLOUDSHIFT_HOME": str(home)},
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -68,10 +77,20 @@ def test_target_not_empty_is_refused_unless_forced(pg_dbs: PgDbs, tmp_path: Path
     line = one_error_line(cli("copy", pg_dbs.src, pg_dbs.dst, home=tmp_path))
     assert "is not empty (1 tables" in line and "--force" in line
     assert scalar(pg_dbs.dst, "SELECT count(*) FROM precious") == 1
+    # A copy that never started leaves no job behind (not one listed as "unreadable").
+    assert listed_jobs(tmp_path) == []
     proc = cli("copy", pg_dbs.src, pg_dbs.dst, "--force", "-j", "2", home=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert scalar(pg_dbs.dst, "SELECT to_regclass('precious')") is None
     assert cli("verify", pg_dbs.src, pg_dbs.dst, home=tmp_path).returncode == 0
+
+
+def test_split_size_zero_is_one_usage_line(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+    line = one_error_line(cli("copy", pg_dbs.src, pg_dbs.dst, "--split-size", "0",
+                              home=tmp_path))
+    assert "--split-size must be more than 0" in line and "ZeroDivision" not in line
+    assert listed_jobs(tmp_path) == []
 
 
 def test_follow_needs_logical_wal_level(pg_dbs: PgDbs, tmp_path: Path) -> None:

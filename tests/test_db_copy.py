@@ -4,7 +4,10 @@ column, a partitioned table, foreign keys, a sequence, NULLs, unicode)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -12,10 +15,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
-from cloudshift.core.errors import ConfigError
+from cloudshift.core.errors import ConfigError, UsageError
 from cloudshift.db import schema, verify
 from cloudshift.db.copy import CopyOptions, CopyResult, copy_database
+from cloudshift.db.dsn import Dsn
+from cloudshift.db.journal import DbJournal, db_spec
 from cloudshift.db.kind import DB
 from cloudshift.db.verify import verify_databases
 from cloudshift.jobs.events import Event
@@ -302,14 +308,31 @@ def test_a_failed_build_stops_the_loads_still_running(pg_dbs: PgDbs, tmp_path: P
         timer.cancel()
         holder.close()
     assert time.monotonic() - t0 < 15
+    # The run is recorded as failed, with the reason in one line, not left `running`.
+    last = peek(tmp_path / "job").last_run
+    assert last is not None and last["status"] == "failed" and last["finished"]
+    reason = last["summary"]["error"]
+    assert "small_pkey" in reason and "\n" not in reason and PASSWORD not in reason
 
 
 def test_copy_again_after_a_finished_job(pg_dbs: PgDbs, tmp_path: Path) -> None:
     run_sql(pg_dbs.src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
-    copy(pg_dbs, tmp_path)
+    first = copy(pg_dbs, tmp_path)
+    folder = tmp_path / "job"
+    # Nothing to resume: said in one line, with no advice to wipe a good copy.
+    with pytest.raises(UsageError) as refused:
+        DB.resume(peek(folder), {}, None)
+    assert re.fullmatch(rf"job {first.job_id} finished at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d "
+                        r"UTC; nothing to resume \(run `cloudshift db copy` again for a new "
+                        r"copy\)", str(refused.value)), refused.value
     # Same job, finished: a second run is a new copy, and the target is not empty any more.
     with pytest.raises(ConfigError, match="is not empty"):
         copy(pg_dbs, tmp_path)
+    # Neither refusal touched the finished job's journal.
+    info = peek(folder)
+    assert info.spec is not None and info.spec.job_id == first.job_id
+    assert info.last_run is not None and info.last_run["status"] == "done"
+    assert DB.describe(info).progress == {"done": 1}
     # The target emptied by hand: the old journal must not make the copy a no-op.
     run_sql(pg_dbs.dst, "DROP TABLE t")
     result = copy(pg_dbs, tmp_path)
@@ -355,6 +378,96 @@ def test_the_db_kind_describes_and_resumes_a_real_job(pg_dbs: PgDbs, tmp_path: P
                               "WHERE oid = 'customers'::regclass")
     assert scalar(pg_dbs.dst, "SELECT relacl IS NULL FROM pg_class "
                               "WHERE oid = 'customers'::regclass")
+
+
+def _stop_after_plan(ev: Event) -> None:
+    if ev.type == "plan":
+        raise KeyboardInterrupt
+
+
+def test_a_0_1_journal_is_found_and_resumed(pg_dbs: PgDbs, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """cloudshift 0.1 named a db job "db-" + sha256(json.dumps([src, dst]))[:12] of the DSNs
+    without passwords, and wrote its spec as {"src", "dst", "follow"}: after an upgrade the
+    same db copy must find that journal and resume it, not refuse the half-filled target."""
+    home = tmp_path / "state"
+    monkeypatch.setenv("CLOUDSHIFT_HOME", str(home))
+    run_sql(pg_dbs.src, AWKWARD)
+    with pytest.raises(KeyboardInterrupt):
+        copy_database(pg_dbs.src, pg_dbs.dst, CopyOptions(on_event=_stop_after_plan))
+    safe = [Dsn(pg_dbs.src, "source").safe(), Dsn(pg_dbs.dst, "target").safe()]
+    old_id = "db-" + hashlib.sha256(json.dumps(safe).encode()).hexdigest()[:12]
+    (folder,) = (home / "jobs").iterdir()
+    assert folder.name == old_id
+    with sqlite3.connect(folder / "journal.db") as db:   # the spec as 0.1 wrote it
+        db.execute("UPDATE job SET v=? WHERE k='spec'",
+                   (json.dumps({"src": safe[0], "dst": safe[1], "follow": False}),))
+    result = copy_database(pg_dbs.src, pg_dbs.dst, CopyOptions())
+    assert result.job_id == old_id and result.resumed and result.rows == AWKWARD_ROWS
+    assert [p.name for p in (home / "jobs").iterdir()] == [old_id]
+    assert verify_databases(pg_dbs.src, pg_dbs.dst).ok
+
+
+def test_resume_reconnects_with_the_recorded_conninfo(pg_dbs: PgDbs, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cloudshift resume` reconnects with the connection string the copy was given, less
+    its password (kept: sslmode, unix-socket hosts, host lists), not with the short form
+    `cloudshift jobs` shows. The password is never written."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    sockets = pg_dbs.servers.source.datadir.parent   # both servers' unix_socket_directories
+
+    def conninfo(server: Any) -> str:
+        # A host list: the socket folder first (trust), then TCP (a password).
+        return (f"host={sockets},127.0.0.1 port={server.port} user=postgres "
+                f"password={PASSWORD} dbname={pg_dbs.name} sslmode=prefer "
+                "target_session_attrs=any")
+
+    src, dst = conninfo(pg_dbs.servers.source), conninfo(pg_dbs.servers.target)
+    run_sql(pg_dbs.src, AWKWARD)
+    folder = tmp_path / "job"
+    with pytest.raises(KeyboardInterrupt):
+        copy_database(src, dst, CopyOptions(job_dir=folder, on_event=_stop_after_plan))
+    for f in folder.rglob("*"):
+        assert PASSWORD.encode() not in f.read_bytes(), f
+    with sqlite3.connect(folder / "journal.db") as db:
+        recorded = dict(db.execute("SELECT k, v FROM job WHERE k LIKE '%conninfo%'"))
+    assert sorted(recorded) == ["dst_conninfo", "src_conninfo"], recorded
+    for side, server in (("src", pg_dbs.servers.source), ("dst", pg_dbs.servers.target)):
+        params = conninfo_to_dict(recorded[f"{side}_conninfo"])
+        assert "password" not in params
+        assert params == {"host": f"{sockets},127.0.0.1", "port": str(server.port),
+                          "user": "postgres", "dbname": pg_dbs.name, "sslmode": "prefer",
+                          "target_session_attrs": "any"}
+    # No PGPASSWORD: only the socket (trust) can let the resume in.
+    result = DB.resume(peek(folder), {}, None)
+    assert isinstance(result, CopyResult) and result.resumed
+    assert result.rows == AWKWARD_ROWS
+    for f in folder.rglob("*"):
+        assert PASSWORD.encode() not in f.read_bytes(), f
+    assert verify_databases(pg_dbs.src, pg_dbs.dst).ok
+
+
+def test_resume_refuses_options_a_db_job_does_not_take(tmp_path: Path) -> None:
+    spec = db_spec(Dsn("postgresql://app@old/shop", "source"),
+                   Dsn("postgresql://app@new/shop", "target"), follow=False, no_owner=False,
+                   no_acl=False, split_bytes=1 << 30)
+    journal = DbJournal(tmp_path / "job")
+    journal.record_spec(spec)
+    journal.close()
+    info = peek(tmp_path / "job")
+    for name, flag in (("part_size", "--part-size"), ("retries", "--retries"),
+                       ("bwlimit", "--bwlimit"), ("max_rps", "--max-rps"),
+                       ("timeout", "--timeout")):
+        with pytest.raises(UsageError) as refused:
+            DB.resume(info, {"transfers": 2, name: 5}, None)
+        assert str(refused.value) == (f"{flag} applies to object jobs; a db job takes "
+                                      "--transfers (its workers) and --json")
+
+
+def test_split_size_must_be_positive(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--split-size must be more than 0"):
+        copy(pg_dbs, tmp_path, split_bytes=0)
+    assert not (tmp_path / "job").exists()
 
 
 def test_verify_finds_a_single_changed_row_and_names_it(pg_dbs: PgDbs, tmp_path: Path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,10 @@ from servers.postgres import PASSWORD, PgDbs
 
 SRC_DSN = "postgresql://app@old-host:5432/shop"
 DST_DSN = "postgresql://app@new-host:5432/shop"
+# cloudshift 0.1's id of the job SRC_DSN -> DST_DSN, computed once by hand from its formula,
+# "db-" + sha256(json.dumps([src.safe(), dst.safe()])).hexdigest()[:12]: a 0.1 journal (and,
+# with --follow, its replication slot and publication) lives under this name.
+DB_ID_0_1 = "db-b1be49eaca9b"
 
 
 def cli(*args: str, home: Path, env: dict[str, str] | None = None
@@ -47,10 +52,13 @@ def db_journal(home: Path, spec_json: str | None = None) -> str:
     """A db job's journal: the db mover's own tables, its spec, one finished run. With
     ``spec_json`` the spec is written as given (cloudshift 0.1's db copy wrote
     ``{"src", "dst", "follow"}``); otherwise as the job frame records a db spec."""
-    from cloudshift.db.journal import DbJournal
+    from cloudshift.db.dsn import Dsn
+    from cloudshift.db.journal import DbJournal, db_spec
 
-    spec = JobSpec("db", {"src": SRC_DSN, "dst": DST_DSN}, {"--follow": False}, prefix="db")
-    folder = home / "jobs" / spec.job_id
+    spec = db_spec(Dsn(SRC_DSN, "source"), Dsn(DST_DSN, "target"), follow=False,
+                   no_owner=False, no_acl=False, split_bytes=1 << 30)
+    # Both in the folder cloudshift 0.1 named the job by: a 0.1 journal is where it was.
+    folder = home / "jobs" / DB_ID_0_1
     DbJournal(folder).close()          # its tables, as a db copy creates them
     journal = JournalBase(folder)
     if spec_json is None:
@@ -60,7 +68,25 @@ def db_journal(home: Path, spec_json: str | None = None) -> str:
     journal.start_run()
     journal.finish_run("done", {"rows": 10, "bytes": 1000})
     journal.close()
-    return spec.job_id
+    return DB_ID_0_1
+
+
+def test_a_db_job_keeps_its_0_1_id() -> None:
+    """The id is what finds a job's journal (and its slot): a db copy of the same two
+    servers must land where cloudshift 0.1 put it, whatever way the DSNs are written."""
+    from cloudshift.db.dsn import Dsn
+    from cloudshift.db.journal import db_spec
+
+    for src, dst in ((SRC_DSN, DST_DSN),
+                     ("postgresql://app:pw-1@old-host/shop?sslmode=require",
+                      "host=new-host user=app password=pw-2 dbname=shop")):
+        spec = db_spec(Dsn(src, "source"), Dsn(dst, "target"), follow=True, no_owner=True,
+                       no_acl=False, split_bytes=64 << 20)
+        assert spec.job_id == DB_ID_0_1
+        assert JobSpec.from_json(spec.to_json()).job_id == DB_ID_0_1
+        assert "pw-" not in spec.to_json()
+    old = JobSpec.from_json(json.dumps({"src": SRC_DSN, "dst": DST_DSN, "follow": True}))
+    assert old.job_id == DB_ID_0_1
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["frame-spec", "0.1-spec"])
@@ -217,6 +243,16 @@ def test_resume_continues_an_interrupted_db_copy(pg_dbs: PgDbs, tmp_path: Path) 
     assert (row["kind"], row["status"]) == ("db", "interrupted"), row
     assert PASSWORD not in listed.stdout
 
+    # The object mover's options do not apply to a db job: said, not silently ignored.
+    for flag, value in (("--part-size", "8MiB"), ("--retries", "5"), ("--bwlimit", "1MiB"),
+                        ("--max-rps", "10"), ("--timeout", "30")):
+        refused = cli("resume", row["job"], flag, value, "--transfers", "2", home=home)
+        assert refused.returncode == 2, refused
+        assert refused.stderr.strip().splitlines() == [
+            f"cloudshift: error: {flag} applies to object jobs; a db job takes --transfers (its "
+            "workers) and --json"], refused.stderr
+    assert json.loads(cli("jobs", "--json", home=home).stdout)["status"] == "interrupted"
+
     proc = cli("resume", row["job"], "--json", home=home, env={"PGPASSWORD": PASSWORD})
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.splitlines()[-1])
@@ -226,3 +262,15 @@ def test_resume_continues_an_interrupted_db_copy(pg_dbs: PgDbs, tmp_path: Path) 
     assert scalar(pg_dbs.dst, "SELECT count(*) FROM pg_indexes WHERE indexname = 'big_grp'")
     assert PASSWORD not in proc.stdout + proc.stderr
     assert json.loads(cli("jobs", "--json", home=home).stdout)["status"] == "done"
+
+    # A finished job has nothing to resume: one line, and its journal stays as it was.
+    proc = cli("resume", row["job"], home=home, env={"PGPASSWORD": PASSWORD})
+    assert proc.returncode == 2, proc
+    (line,) = proc.stderr.strip().splitlines()
+    assert re.fullmatch(rf"cloudshift: error: job {row['job']} finished at \d{{4}}-\d\d-\d\d "
+                        r"\d\d:\d\d:\d\d UTC; nothing to resume \(run `cloudshift db copy` "
+                        r"again for a new copy\)", line), line
+    assert "--force" not in line
+    again = json.loads(cli("jobs", "--json", home=home).stdout)
+    assert again["status"] == "done" and again["src"] == row["src"]
+    assert set(again["progress"]) == {"done"} and again["progress"]["done"] >= 1

@@ -25,6 +25,7 @@ re-run after a crash redoes and when it must start over.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +37,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from cloudshift.core.errors import ConfigError
+from cloudshift.core.errors import CloudshiftError, ConfigError, UsageError
+from cloudshift.core.redact import describe
 from cloudshift.db import catalog, schema
 from cloudshift.db.data import TableResult, copy_data
 from cloudshift.db.dsn import Dsn, connect
@@ -45,7 +47,7 @@ from cloudshift.db.plan import write_counters
 from cloudshift.db.postdata import PostData
 from cloudshift.db.sequences import copy_sequences
 from cloudshift.jobs.events import Event, EventSink, event
-from cloudshift.jobs.journal import job_folder
+from cloudshift.jobs.journal import JOURNAL_FILE, job_folder
 from cloudshift.jobs.results import ResultBase, summary
 from cloudshift.jobs.spec import JobSpec
 
@@ -113,7 +115,10 @@ class _Emitter:
 
 
 def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult:
-    """Copy SRC into DST (an empty database), or resume the job its journal describes."""
+    """Copy SRC into DST (an empty database), or resume the job its journal describes.
+    A run that started ends recorded ``done``, ``interrupted`` (Ctrl-C) or ``failed`` (with
+    the reason); one refused before it starts leaves no journal behind."""
+    check_options(opts)
     job = _Copy(Dsn(src_text, "source"), Dsn(dst_text, "target"), opts)
     try:
         job.prepare()
@@ -121,10 +126,22 @@ def copy_database(src_text: str, dst_text: str, opts: CopyOptions) -> CopyResult
         job.run_steps()
         return job.finish()
     except KeyboardInterrupt:
-        job.interrupted()
+        job.ended("interrupted")
+        raise
+    except Exception as exc:
+        job.ended("failed", exc)
         raise
     finally:
         job.close()
+
+
+def check_options(opts: CopyOptions) -> None:
+    """A bad value is one :class:`UsageError` line, before anything connects."""
+    if opts.split_bytes <= 0:
+        raise UsageError(f"--split-size must be more than 0 (got {opts.split_bytes} bytes)",
+                         hint="write e.g. 1GiB or 256MiB")
+    if opts.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1 (got {opts.jobs})")
 
 
 class _Copy:
@@ -138,43 +155,54 @@ class _Copy:
         self.spec = db_spec(src, dst, follow=opts.follow, no_owner=opts.no_owner,
                             no_acl=opts.no_acl, split_bytes=opts.split_bytes)
         self.folder = job_folder(self.spec, opts.job_dir)
-        self.journal = DbJournal(self.folder)
+        # The journal of an earlier run, if any; a new one is created only once the copy
+        # may start, so a refused copy leaves no job behind.
+        self.found = DbJournal(self.folder) if (self.folder / JOURNAL_FILE).exists() else None
+        self.opened: DbJournal | None = None
+        self.start_over = False
         self.pub, self.slot = names_for(self.spec.job_id)
         self.result = CopyResult(job_id=self.spec.job_id, job_dir=str(self.folder),
                                  resumed=False)
         self.holder: psycopg.Connection[Any] | None = None   # keeps the snapshot alive
         self.post: PostData | None = None
 
+    @property
+    def journal(self) -> DbJournal:
+        """This run's journal, from :meth:`start` on."""
+        assert self.opened is not None, "the journal is opened when the run starts"
+        return self.opened
+
     # --- before anything is written -------------------------------------------------------
     def prepare(self) -> None:
-        """Start over if asked, or if the journal describes nothing any more; refuse, with
-        the fix, what cannot work."""
-        if self.opts.force:
-            _wipe_target(self.dconn)
-            _drop_replication(self.sconn, self.pub, self.slot)
-            self.journal.reset()
-        self._forget_stale_journal()
-        self.result.resumed = not self.journal.fresh
-        if self.result.resumed:
-            require_same_options(self.spec, self.journal.spec())
-        else:
-            self._require_empty_target()
+        """Resume the journal found, or start over (if asked, or if it describes nothing
+        any more); refuse, with the fix, what cannot work. Neither the journal nor, without
+        --force, either server is written to."""
         if self.opts.follow:
             from cloudshift.db.follow import require_follow_ready
 
             require_follow_ready(self.sconn, self.src)
-            self._require_follow_resumable()
+        found = self.found
+        self.start_over = found is not None and (self.opts.force or self._stale(found))
+        self.result.resumed = found is not None and not self.start_over and not found.fresh
+        if found is not None and self.result.resumed:
+            require_same_options(self.spec, found.spec())
+            if self.opts.follow:
+                self._require_follow_resumable(found)
+        if self.opts.force:
+            _wipe_target(self.dconn)
+            _drop_replication(self.sconn, self.pub, self.slot)
+        if not self.result.resumed:
+            self._require_empty_target()
 
-    def _forget_stale_journal(self) -> None:
-        if self.journal.fresh:
-            return
-        if self.journal.last_status() == "done":
-            # A finished job: running it again is a new copy, not a resume.
-            self.journal.reset()
-        elif self.journal.step_state("pre-data") == "done" \
-                and catalog.user_table_count(self.dconn) == 0:
-            # The target was emptied or recreated since: the journal describes nothing.
-            self.journal.reset()
+    def _stale(self, found: DbJournal) -> bool:
+        """The journal describes nothing to resume: its job finished (running it again is
+        a new copy), or the target was emptied or recreated since."""
+        if found.fresh:
+            return False
+        if found.last_status() == "done":
+            return True
+        return found.step_state("pre-data") == "done" \
+            and catalog.user_table_count(self.dconn) == 0
 
     def _require_empty_target(self) -> None:
         n = catalog.user_table_count(self.dconn)
@@ -184,9 +212,9 @@ class _Copy:
                               hint="copy into an empty database, or add --force to drop "
                                    "everything in its user schemas first")
 
-    def _require_follow_resumable(self) -> None:
-        j = self.journal
-        if self.result.resumed and j.step_state("data") != "done" \
+    @staticmethod
+    def _require_follow_resumable(j: DbJournal) -> None:
+        if j.step_state("data") != "done" \
                 and (j.get("slot") is not None or j.step_state("pre-data")):
             raise ConfigError(
                 "the previous --follow run stopped during the data copy; its snapshot "
@@ -194,8 +222,14 @@ class _Copy:
                 hint="start over with --force (drops what the target holds)")
 
     def start(self) -> None:
-        self.journal.start_run()
-        self.journal.record_spec(self.spec)
+        """The copy may start: open (or create) the journal and record what it runs."""
+        journal = self.found if self.found is not None else DbJournal(self.folder)
+        self.opened = journal
+        if self.start_over:
+            journal.reset()
+        journal.record_spec(self.spec)
+        journal.record_conninfo(self.src, self.dst)
+        journal.start_run()
         if catalog_large_objects(self.sconn):
             self.result.warnings.append(
                 "the source has large objects (pg_largeobject); they are not copied: move "
@@ -290,12 +324,24 @@ class _Copy:
         self.journal.finish_run("done", {"rows": r.rows, "bytes": r.bytes})
         return r
 
-    def interrupted(self) -> None:
-        if self.journal.run_id is not None:
-            self.journal.finish_run("interrupted", {})
+    def ended(self, status: str, exc: BaseException | None = None) -> None:
+        """Record how a run that started ended: ``interrupted``, or ``failed`` with the
+        reason in one line (without passwords) in its summary."""
+        if self.opened is None or self.opened.run_id is None:
+            return
+        summary = {}
+        if exc is not None:
+            reason = describe(exc)
+            if not isinstance(exc, CloudshiftError):   # a bug, or an unmapped error
+                reason = f"{type(exc).__name__}: {reason}"
+            summary["error"] = self.src.scrub(self.dst.scrub(reason))
+        with contextlib.suppress(sqlite3.Error):   # never hide the error that ended it
+            self.opened.finish_run(status, summary)
 
     def close(self) -> None:
-        self.journal.close()
+        journal = self.opened or self.found      # the same one once the run started
+        if journal is not None:
+            journal.close()
         self.sconn.close()
         self.dconn.close()
 

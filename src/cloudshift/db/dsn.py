@@ -66,8 +66,19 @@ class Dsn:
         return str(p.get("dbname") or os.environ.get("PGDATABASE") or p.get("user") or "")
 
     def without_password(self) -> str:
+        return self._without("password")
+
+    def without_secrets(self) -> str:
+        """The connection string to keep (the job journal): everything libpq was given
+        (sslmode, certificates, options, several hosts, a socket folder...) but the password
+        and the client key's passphrase (``sslpassword``). libpq finds the password again
+        in PGPASSWORD or ~/.pgpass."""
+        return self._without("password", "sslpassword")
+
+    def _without(self, *keys: str) -> str:
         p = self.params()
-        p.pop("password", None)
+        for key in keys:
+            p.pop(key, None)
         return make_conninfo("", **p)
 
     def child_env(self) -> tuple[str, dict[str, str]]:

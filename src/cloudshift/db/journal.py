@@ -7,8 +7,11 @@ a re-run after a crash can tell which tables changed on the source since and mus
 again in full.
 
 The job's spec is ``JobSpec("db", {"src", "dst"}, options)``: the two DSNs without their
-passwords name the job; the options that change what the copy produces are compared when it
-resumes. The journal holds no password.
+passwords name the job (its id hashes them as cloudshift 0.1 did, so a 0.1 journal, and its
+replication slot, are still found); the options that change what the copy produces are
+compared when it resumes. Each run also records both connection strings as given, less their
+passwords (sslmode, unix-socket or several hosts...), which ``cloudshift resume`` reconnects
+with. The journal holds no password.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cloudshift.core.units import human_bytes, parse_size
-from cloudshift.jobs.journal import JOURNAL_FILE, JournalBase
+from cloudshift.jobs.journal import JOURNAL_FILE, JournalBase, open_readonly
 from cloudshift.jobs.spec import JobSpec
 
 if TYPE_CHECKING:  # db.dsn loads psycopg: `cloudshift jobs` reads journals without it
     from cloudshift.db.dsn import Dsn
 
 KIND = "db"
+# The job facts holding each side's connection string without its password.
+CONNINFO = ("src_conninfo", "dst_conninfo")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (name TEXT PRIMARY KEY, state TEXT NOT NULL,
@@ -46,10 +51,12 @@ def db_spec(src: Dsn, dst: Dsn, *, follow: bool, no_owner: bool, no_acl: bool,
             split_bytes: int) -> JobSpec:
     """The job of copying ``src`` into ``dst``. Options are keyed by their flag and hold
     what a person reads, so a refused resume can say what differs. ``--follow`` is one of
-    them: a slot created for one run and not for the next cannot be resumed safely."""
-    return JobSpec(KIND, {"src": src.safe(), "dst": dst.safe()},
+    them: a slot created for one run and not for the next cannot be resumed safely. The id
+    hashes ``[src, dst]``, as cloudshift 0.1 did."""
+    names = [src.safe(), dst.safe()]
+    return JobSpec(KIND, {"src": names[0], "dst": names[1]},
                    {"--follow": follow, "--no-owner": no_owner, "--no-acl": no_acl,
-                    "--split-size": size_option(split_bytes)}, prefix=KIND)
+                    "--split-size": size_option(split_bytes)}, prefix=KIND, ident=names)
 
 
 def size_option(n: int) -> str:
@@ -73,9 +80,19 @@ class DbJournal(JournalBase):
             not self._exec("SELECT 1 FROM chunks LIMIT 1")
 
     def reset(self) -> None:
+        """Forget what was done, to start over; the runs stay, and so does the spec (the
+        new run records its own over it): the job never shows without one."""
         with self._lock:
-            for t in ("job", "steps", "chunks", "tables"):
+            self._db.execute("DELETE FROM job WHERE k <> 'spec'")
+            for t in ("steps", "chunks", "tables"):
                 self._db.execute(f"DELETE FROM {t}")
+
+    # --- how to connect again -------------------------------------------------------------
+    def record_conninfo(self, src: Dsn, dst: Dsn) -> None:
+        """Both connection strings as this run was given them, less their secrets: what
+        ``cloudshift resume`` connects with (the spec's DSNs are only what people read)."""
+        for key, dsn in zip(CONNINFO, (src, dst), strict=True):
+            self.put(key, dsn.without_secrets())
 
     # --- steps ----------------------------------------------------------------------------
     def step_state(self, name: str) -> str | None:
@@ -125,10 +142,21 @@ class DbJournal(JournalBase):
                    "writes=excluded.writes, size=excluded.size", (tbl, writes, size))
 
 
+def recorded_conninfo(folder: Path) -> tuple[str | None, str | None]:
+    """(source, target) connection strings the job's last run recorded, without passwords;
+    None where it recorded none (cloudshift 0.1 did not)."""
+    db = open_readonly(folder / JOURNAL_FILE)
+    try:
+        found = dict(db.execute("SELECT k, v FROM job WHERE k IN (?, ?)", CONNINFO))
+    finally:
+        db.close()
+    return found.get(CONNINFO[0]), found.get(CONNINFO[1])
+
+
 def chunk_counts(folder: Path) -> dict[str, int]:
     """How many chunks of a job are in each state, read without writing or waiting (for
     ``cloudshift jobs``, while the copy may be running in another process)."""
-    db = sqlite3.connect(f"file:{folder / JOURNAL_FILE}?mode=ro", uri=True)
+    db = open_readonly(folder / JOURNAL_FILE)
     try:
         return {str(s): int(n) for s, n in
                 db.execute("SELECT state, COUNT(*) FROM chunks GROUP BY state")}

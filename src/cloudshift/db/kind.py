@@ -7,12 +7,13 @@ listing a hundred jobs stays fast.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from cloudshift.core.errors import UsageError
 from cloudshift.core.units import parse_size
-from cloudshift.db.journal import KIND, chunk_counts
+from cloudshift.db.journal import KIND, chunk_counts, recorded_conninfo
 from cloudshift.jobs.events import EventSink
 from cloudshift.jobs.journal import JobInfo
 from cloudshift.jobs.registry import JobRow, Kind
@@ -38,13 +39,17 @@ def describe(info: JobInfo) -> JobRow:
 def resume(info: JobInfo, overrides: Mapping[str, Any], on_event: EventSink | None = None
            ) -> CopyResult:
     """Run the job's db copy again, with the options it was started with, from its journal:
-    finished tables and key ranges are kept. The recorded DSNs carry no password: libpq
-    takes it from PGPASSWORD or ~/.pgpass."""
+    finished tables and key ranges are kept. It connects with the connection strings the
+    last run recorded, which carry no password: libpq takes it from PGPASSWORD or
+    ~/.pgpass. ``overrides`` may set the workers (:data:`WORKERS`); any other option given
+    is refused, as is a job that finished."""
     from cloudshift.db.copy import CopyOptions, copy_database
 
+    _refuse_other_options(overrides)
     if info.spec is None:
         raise UsageError(f"job '{info.job_id}' has no recorded command; "
                          "run the db copy again instead")
+    _refuse_finished(info)
     opts = CopyOptions(job_dir=info.folder, on_event=on_event)
     recorded = info.spec.options
     opts.follow = bool(recorded.get("--follow", opts.follow))
@@ -55,7 +60,31 @@ def resume(info: JobInfo, overrides: Mapping[str, Any], on_event: EventSink | No
     workers = [overrides[k] for k in WORKERS if overrides.get(k) is not None]
     if workers:
         opts.jobs = int(workers[0])
-    return copy_database(str(info.spec.params["src"]), str(info.spec.params["dst"]), opts)
+    src, dst = recorded_conninfo(info.folder)
+    # A job cloudshift 0.1 started recorded only the DSNs people read.
+    return copy_database(src or str(info.spec.params["src"]),
+                         dst or str(info.spec.params["dst"]), opts)
+
+
+def _refuse_other_options(overrides: Mapping[str, Any]) -> None:
+    """The generic resume options a db job does not take (the object mover's part size,
+    retries, limits), said in one line rather than ignored."""
+    other = [name for name, value in overrides.items()
+             if name not in WORKERS and value is not None]
+    if other:
+        flags = ", ".join("--" + name.replace("_", "-") for name in other)
+        raise UsageError(f"{flags} appl{'ies' if len(other) == 1 else 'y'} to object jobs; "
+                         "a db job takes --transfers (its workers) and --json")
+
+
+def _refuse_finished(info: JobInfo) -> None:
+    """A finished copy has nothing to resume; a new copy is `db copy` again, by choice."""
+    last = info.last_run
+    if last is None or last["status"] != "done" or info.spec is None:
+        return
+    when = dt.datetime.fromtimestamp(float(last["finished"] or last["started"]), dt.UTC)
+    raise UsageError(f"job {info.spec.job_id} finished at {when:%Y-%m-%d %H:%M:%S} UTC; nothing "
+                     "to resume", hint="run `cloudshift db copy` again for a new copy")
 
 
 DB = Kind(name=KIND, title="PostgreSQL", describe=describe, resume=resume)

@@ -5,6 +5,9 @@ source, destination and selection always land in the same journal. ``options`` d
 it, but change what it produces (a database copied without GRANTs, tables split at another
 size): a run that finds a journal compares them and refuses, saying which option differs,
 rather than silently carrying on with the old ones.
+
+``ident``, when set, is hashed in place of ``params``: a kind whose ids were made another way
+(cloudshift 0.1 named a db job after the list of its two DSNs) keeps finding its journals.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ class JobSpec:
     params: Mapping[str, Any]                   # JSON values that name the job
     options: Mapping[str, Any] = field(default_factory=dict)  # compared on resume
     prefix: str = ""                            # the job id's prefix (default: the kind)
+    ident: Any = None                           # what is hashed into the id; default: params
 
     @property
     def job_id(self) -> str:
-        digest = hashlib.sha256(json.dumps(_plain(self.params), sort_keys=True).encode())
+        named = self.params if self.ident is None else self.ident
+        digest = hashlib.sha256(json.dumps(_plain(named), sort_keys=True).encode())
         return f"{self.prefix or self.kind}-{digest.hexdigest()[:12]}"
 
     def differences(self, recorded: JobSpec) -> list[str]:
@@ -39,9 +44,11 @@ class JobSpec:
         return out
 
     def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, "prefix": self.prefix,
-                           "params": _plain(self.params), "options": _plain(self.options)},
-                          sort_keys=True)
+        out = {"kind": self.kind, "prefix": self.prefix, "params": _plain(self.params),
+               "options": _plain(self.options)}
+        if self.ident is not None:
+            out["ident"] = _plain(self.ident)
+        return json.dumps(out, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:
@@ -49,7 +56,8 @@ class JobSpec:
         if "kind" not in raw:
             return _legacy(raw)
         return cls(kind=raw["kind"], params=raw.get("params", {}),
-                   options=raw.get("options", {}), prefix=raw.get("prefix", ""))
+                   options=raw.get("options", {}), prefix=raw.get("prefix", ""),
+                   ident=raw.get("ident"))
 
 
 def _legacy(raw: dict[str, Any]) -> JobSpec:
@@ -58,7 +66,7 @@ def _legacy(raw: dict[str, Any]) -> JobSpec:
         params = {k: v for k, v in raw.items() if k != "options"}
         return JobSpec("objects", params, prefix=str(raw["op"]))
     return JobSpec("db", {"src": raw.get("src"), "dst": raw.get("dst")},
-                   {"--follow": raw.get("follow", False)})
+                   {"--follow": raw.get("follow", False)}, ident=[raw.get("src"), raw.get("dst")])
 
 
 def _plain(value: Any) -> Any:
