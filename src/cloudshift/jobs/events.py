@@ -50,6 +50,11 @@ class Event:
     reason: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def kind(self) -> str:
+        """The 0.1 name of :attr:`type` (``on_event`` callbacks of 0.1 read ``ev.kind``)."""
+        return self.type
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON Lines record: ``type`` first, then what is set, then the kind's data."""
         record: dict[str, Any] = {"type": self.type}

@@ -11,13 +11,17 @@ changing.
 The contract both sides keep:
 
 - a task yields an outcome for every item of a piece, whatever happens to the item (an
-  error is an outcome), possibly in several lists as they finish; so the coordinator can
-  count what is in flight by counting items;
+  error is an outcome), possibly in several lists as they finish, in the piece's order; so
+  the coordinator can count what is in flight by counting items;
+- should a task raise all the same (it could not open its stores, say), the executor asks it
+  for the outcomes it still owes (:meth:`Task.failed`: the items after those it reported,
+  each failed with the one-line reason), so the coordinator never waits for an item in vain;
 - :meth:`Executor.collect` waits up to ``timeout`` for outcomes and returns all that are
   ready (an empty list when none came);
 - :meth:`Executor.cancel` asks running pieces to stop soon (:meth:`Task.cancel`); their
   items still come back, as the task reports them (interrupted, failed...);
-- :meth:`Executor.shutdown` frees the workers; ``wait=False`` drops pieces not yet started.
+- :meth:`Executor.shutdown` frees the workers: ``wait=True`` waits for every piece submitted,
+  started or not; ``wait=False`` drops pieces not yet started.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, SimpleQueue
 from typing import Generic, Protocol, TypeVar
+
+from cloudshift.core.redact import describe
 
 W = TypeVar("W")
 O = TypeVar("O")  # noqa: E741 - the outcome type, beside W for work
@@ -36,6 +42,11 @@ O_co = TypeVar("O_co", covariant=True)
 class Task(Protocol[W_contra, O_co]):
     def __call__(self, work: W_contra, /) -> Iterable[Sequence[O_co]]:
         """Do one piece of work, yielding its outcomes as they are ready."""
+        ...
+
+    def failed(self, work: W_contra, reported: int, reason: str, /) -> Sequence[O_co]:
+        """The outcomes of a piece that raised after reporting its first ``reported`` items:
+        each later item failed with ``reason``."""
         ...
 
     def cancel(self) -> None:
@@ -73,8 +84,13 @@ class ThreadExecutor(Generic[W, O]):
         self._pool.submit(self._run, work)
 
     def _run(self, work: W) -> None:
-        for outcomes in self._task(work):
-            self._outcomes.put(outcomes)
+        reported = 0
+        try:
+            for outcomes in self._task(work):
+                self._outcomes.put(outcomes)
+                reported += len(outcomes)
+        except BaseException as exc:  # an unread future would keep its items in flight
+            self._outcomes.put(self._task.failed(work, reported, describe(exc)))
 
     def collect(self, timeout: float) -> list[O]:
         ready: list[O] = []
@@ -90,7 +106,7 @@ class ThreadExecutor(Generic[W, O]):
         self._task.cancel()
 
     def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
 
 def threads(task: Task[W, O], workers: int) -> Executor[W, O]:

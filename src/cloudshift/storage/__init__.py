@@ -5,7 +5,6 @@ from __future__ import annotations
 from cloudshift.core.uri import Location, parse
 from cloudshift.storage.base import (
     ByteStream,
-    Capabilities,
     Features,
     ObjectInfo,
     ObjectMeta,
@@ -43,5 +42,4 @@ def open_store(uri: str | Location, *, endpoint: str | None = None,
     return AzureStore(loc, endpoint=endpoint, observer=observer, timeout=timeout)
 
 
-__all__ = ["ByteStream", "Capabilities", "Features", "ObjectInfo", "ObjectMeta", "Store",
-           "open_store"]
+__all__ = ["ByteStream", "Features", "ObjectInfo", "ObjectMeta", "Store", "open_store"]

@@ -120,9 +120,6 @@ class Features:
     No verb yet: the VM issue (16) adds one."""
 
 
-# The old name of :class:`Features`.
-Capabilities = Features
-
 # Optional verbs: the feature that declares each, and the :class:`Store` method a backend
 # overrides when it declares it.
 FEATURE_VERBS: Mapping[str, str] = {
@@ -259,11 +256,6 @@ class Store(Protocol):
 
     uri: str
     features: Features
-
-    @property
-    def capabilities(self) -> Features:
-        """The old name of :attr:`features`."""
-        return self.features
 
     def check(self) -> None:
         """Raise ``ConfigError`` with one clear line when the root cannot be used (missing

@@ -86,7 +86,7 @@ def decide(src: ObjectInfo | None, dst: ObjectInfo | None, done: DoneRecord | No
         return "copy" if mismatch(src.checksums, dst.checksums) else "skip"
     if done is not None and done.matches(src, dst):
         return "skip"
-    if src_store.capabilities.cheap_read or dst_store.capabilities.cheap_read:
+    if src_store.features.cheap_read or dst_store.features.cheap_read:
         return "check"
     # Neither side has a comparable checksum nor is cheap to read: a destination written
     # after the source last changed is taken as current (documented in docs/integrity.md).
@@ -182,7 +182,14 @@ class Engine:
             self._march(journal, recorder, dispatcher)
             dispatcher.wait_all()
         except (KeyboardInterrupt, Cancelled):
-            self._stop(dispatcher, recorder.result)
+            recorder.result.interrupted = True
+            self._stop(dispatcher)
+        except BaseException as exc:
+            recorder.result.error = describe(exc)
+            # Best effort: the run has failed already, and its own error is the one to tell.
+            with contextlib.suppress(Exception):
+                self._stop(dispatcher)
+            raise
         finally:
             self._finish(dispatcher, journal, recorder.result, started)
         if recorder.result.interrupted:
@@ -266,17 +273,20 @@ class Engine:
             return
         dispatcher.send((action, key, s, d), s.size if s is not None else 0)
 
-    def _stop(self, dispatcher: Dispatcher, result: TransferResult) -> None:
-        """Ctrl-C: ask the workers to stop, and record what finishes meanwhile."""
+    def _stop(self, dispatcher: Dispatcher) -> None:
+        """Ctrl-C or an error: ask the workers to stop, and record what finishes meanwhile
+        (the outcomes already back included)."""
         dispatcher.executor.cancel()
         dispatcher.drop_unsent()
-        result.interrupted = True
         dispatcher.wait_all(deadline=time.monotonic() + STOP_WAIT_S)
 
     def _finish(self, dispatcher: Dispatcher, journal: Journal | None,
                 result: TransferResult, started: float) -> None:
-        """Free the workers, make the destination durable, record the run."""
-        dispatcher.executor.shutdown(wait=not result.interrupted)
+        """Free the workers, make the destination durable, record the run: ``done``,
+        ``failed`` (some objects failed, or the run itself; its summary says why) or
+        ``interrupted``."""
+        stopped = result.interrupted or result.error is not None
+        dispatcher.executor.shutdown(wait=not stopped)
         if self.dst.features.flush and not self.opts.dry_run:
             self.dst.flush()
         result.elapsed = time.monotonic() - started
@@ -285,7 +295,7 @@ class Engine:
         if journal is not None:
             if not self.opts.dry_run:
                 status = ("interrupted" if result.interrupted
-                          else "failed" if result.failures else "ok")
+                          else "failed" if result.failures or result.error else "done")
                 journal.finish_run(status, result.to_dict())
             journal.close()
 

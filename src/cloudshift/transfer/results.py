@@ -6,8 +6,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cloudshift.jobs.events import LEVELS
+from cloudshift.jobs.events import LEVELS, Event, EventSink
 from cloudshift.jobs.results import ResultBase, summary
+
+# Event and EventSink are cloudshift 0.1's names from here, kept for its on_event callbacks.
+__all__ = ["Event", "EventSink", "Failure", "TransferResult", "VerifiedObject", "VerifyResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +21,8 @@ class Failure:
 
 @dataclass(slots=True)
 class TransferResult(ResultBase):
-    """The outcome of ``copy`` or ``sync``. ``ok`` is False when any object failed."""
+    """The outcome of ``copy`` or ``sync``. ``ok`` is False when any object failed, or the
+    run itself (``error``: why, in one line; the run raised it, and its journal records it)."""
 
     op: str
     src: str
@@ -40,10 +44,11 @@ class TransferResult(ResultBase):
     interrupted: bool = False
     throttled: int = 0  # responses with 429/503 (the SDKs retried them)
     lowest_concurrency: int = 0  # how far adaptive concurrency backed off
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.interrupted
+        return not self.failures and not self.interrupted and self.error is None
 
     @property
     def rate(self) -> float:
@@ -51,7 +56,8 @@ class TransferResult(ResultBase):
         return self.copied_bytes / self.elapsed if self.elapsed > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return summary("objects", self.op, self.ok, **{
+        failed_run = {} if self.error is None else {"error": self.error}
+        return summary("objects", self.op, self.ok, **failed_run, **{
             "src": self.src, "dst": self.dst,
             "job_id": self.job_id, "job_dir": self.job_dir, "dry_run": self.dry_run,
             "interrupted": self.interrupted, "listed": self.listed,

@@ -46,7 +46,7 @@ class _Verifier:
         self.src, self.dst, self.download = src, dst, download
 
     def _can_hash(self, store: Store) -> bool:
-        return self.download or store.capabilities.cheap_read
+        return self.download or store.features.cheap_read
 
     def quick(self, key: str, s: ObjectInfo | None, d: ObjectInfo | None
               ) -> VerifiedObject | None:

@@ -359,6 +359,12 @@ class CopyTask:
         worker = self._worker if self._worker is not None else worker_for(self.config)
         return worker.run(batch)
 
+    def failed(self, batch: list[Item], reported: int, reason: str) -> list[Outcome]:
+        """Outcomes for a batch that raised (its stores could not be opened here, say): a
+        worker reports objects in batch order, so each one after the first ``reported``
+        fails with ``reason``."""
+        return [Outcome("failed", s, key, reason=reason) for _, key, s, _ in batch[reported:]]
+
     def cancel(self) -> None:
         worker = self._worker if self._worker is not None else _OPENED.get(self.config)
         if worker is not None:
