@@ -142,6 +142,21 @@ def test_a_journal_that_cannot_be_read_is_listed_not_a_crash(tmp_path: Path) -> 
     assert rows[copy_id]["status"] == "done"
 
 
+def test_jobs_under_a_home_with_uri_characters(tmp_path: Path) -> None:
+    # Journals are read through file: URIs, where '#' and '%' mean something.
+    home = tmp_path / "state #1 100%"
+    copy_id = object_job(tmp_path, home)
+    db_id = db_journal(home)
+    proc = cli("jobs", "--json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["job"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert rows[copy_id]["progress"] == {"done": 3}, rows[copy_id]
+    assert rows[db_id]["status"] == "done" and "reason" not in rows[db_id]
+    # No stray file where a '#' would have cut the path short.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("state")) == [
+        home.name]
+
+
 def test_no_jobs_says_where_it_looked(tmp_path: Path) -> None:
     proc = cli("jobs", home=tmp_path / "state")
     assert proc.returncode == 0, proc.stderr

@@ -9,7 +9,6 @@ count requests on the wire; the report says so).
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from cloudshift.core.uri import parse
 from cloudshift.cost.model import LIST_PAGE, writes_for
 from cloudshift.cost.planner import PLAN_FILE, load_plan
 from cloudshift.cost.prices import SCHEME_PROVIDER
-from cloudshift.jobs.journal import JOURNAL_FILE, JobInfo, find_job, peek
+from cloudshift.jobs.journal import JOURNAL_FILE, JobInfo, find_job, open_readonly, peek
 from cloudshift.jobs.registry import JobRow
 from cloudshift.storage.base import DEFAULT_PART_SIZE
 
@@ -87,7 +86,7 @@ class JobSummary:
 def _actuals(path: Path) -> tuple[int, int, list[int], float, list[dict[str, Any]]]:
     import json
 
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = open_readonly(path)
     try:
         sizes = [int(s or 0) for (s,) in db.execute(
             "SELECT size FROM objects WHERE state='done'")]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudshift.core.errors import UsageError
-from cloudshift.jobs.journal import JOURNAL_FILE, JournalBase, job_folder
+from cloudshift.jobs.journal import JOURNAL_FILE, JournalBase, job_folder, open_readonly
 from cloudshift.jobs.spec import JobSpec as BaseSpec
 from cloudshift.storage.base import ObjectInfo
 
@@ -286,7 +286,7 @@ class Journal(JournalBase):
 def state_counts(folder: Path) -> dict[str, int]:
     """How many objects of a job are in each state, read without writing or waiting (for
     ``cloudshift jobs``, while the job may be running in another process)."""
-    db = sqlite3.connect(f"file:{folder / JOURNAL_FILE}?mode=ro", uri=True)
+    db = open_readonly(folder / JOURNAL_FILE)
     try:
         return dict(db.execute("SELECT state, COUNT(*) FROM objects GROUP BY state"))
     except sqlite3.DatabaseError:
