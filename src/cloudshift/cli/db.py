@@ -11,15 +11,9 @@ import typer
 
 from cloudshift.core.errors import Interrupted
 from cloudshift.core.units import parse_size
-from cloudshift.render.db import (
-    print_check,
-    print_copy,
-    print_cutover,
-    print_lag,
-    print_verify,
-    reporter,
-)
 
+# Each command imports its printers (render/db.py) when it runs: the rich progress machinery
+# behind them would cost every other command ~30 ms of start-up.
 db_app = typer.Typer(
     name="db",
     help="Move a PostgreSQL database to another server and prove the two are identical.\n\n"
@@ -54,6 +48,7 @@ def check_cmd(src: Src, dst: Dst, follow: Annotated[bool, typer.Option(
     privileges, an estimated copy time. Exits 1 when something would stop the copy, and
     says how to fix each."""
     from cloudshift.db.check import check
+    from cloudshift.render.db import print_check
 
     rep = check(src, dst, follow=follow, jobs=jobs)
     print_check(rep, json_out)
@@ -91,6 +86,7 @@ def copy_cmd(
     Example: cloudshift db copy postgresql://app:pw@old/shop postgresql://app:pw@new/shop -j 8
     """
     from cloudshift.db.copy import CopyOptions, copy_database
+    from cloudshift.render.db import print_copy, reporter
 
     # One sink for the whole run: the throttle of its progress lines lives in it.
     opts = CopyOptions(jobs=jobs, follow=follow, force=force, no_owner=no_owner,
@@ -113,6 +109,7 @@ def verify_cmd(src: Src, dst: Dst, jobs: Jobs = 4, json_out: Json = False) -> No
     primary key are compared by row count and whole-table hash. Takes no locks that block
     writers. Exit 0 only when everything matches."""
     from cloudshift.db.verify import verify_databases
+    from cloudshift.render.db import print_verify
 
     report = verify_databases(src, dst, jobs=jobs)
     print_verify(report, json_out)
@@ -129,6 +126,7 @@ def lag_cmd(
     """How far the target is behind the source while db copy --follow replicates: bytes of
     source WAL not yet confirmed by the target, and the replay lag in seconds."""
     from cloudshift.db.follow import current_lag
+    from cloudshift.render.db import print_lag
 
     while True:
         print_lag(current_lag(src, dst), json_out)
@@ -157,6 +155,7 @@ def cutover_cmd(
     keeps running, and the exit code is 1.
     """
     from cloudshift.db.follow import cutover
+    from cloudshift.render.db import print_cutover, reporter
 
     try:
         result = cutover(src, dst, jobs=jobs, max_lag=parse_size(max_lag), timeout=timeout,
