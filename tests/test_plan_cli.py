@@ -209,6 +209,13 @@ def test_report_of_another_kind_shows_its_row_and_last_summary(home: Path) -> No
     assert doc["row"]["src"] == SRC_DSN and doc["row"]["status"] == "done"
     assert doc["summary"] == {"rows": 10, "bytes": 1000}
 
+    # What only a copy's report uses is refused, not ignored.
+    for args in (["--plan", "/nonexistent.json"], ["--part-size", "8MiB"]):
+        proc = cli("report", job, *args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"{args[0]} applies to object copy jobs" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
 
 def test_report_of_a_kind_this_version_does_not_know_is_one_line(home: Path) -> None:
     from cloudshift.jobs.journal import JournalBase

@@ -5,9 +5,12 @@ results."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 from collections import Counter
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -241,3 +244,31 @@ def test_copy_and_verify_summaries() -> None:
         "levels: 4 checksum, 1 size only, 0 none",
         "note: objects verified by size only have no comparable stored checksum; rerun "
         "with --download to hash their bytes"]
+
+
+def test_reports_are_written_through_links_and_into_pipes(tmp_path: Path) -> None:
+    from cloudshift.render.files import write_atomic
+
+    # A link: its target gets the page, the link stays a link.
+    target = tmp_path / "real.html"
+    target.write_text("old")
+    link = tmp_path / "report.html"
+    link.symlink_to(target)
+    write_atomic(link, "<p>new</p>")
+    assert link.is_symlink() and target.read_text() == "<p>new</p>"
+    # A FIFO: its reader gets the page, and it stays a FIFO.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    write_atomic(fifo, "<p>piped</p>")
+    reader.join(timeout=30)
+    assert got == ["<p>piped</p>"] and fifo.is_fifo()
+    # A plain file: replaced whole, no temporary file left beside it.
+    page = tmp_path / "plain.html"
+    write_atomic(page, "one")
+    write_atomic(page, "two")
+    assert page.read_text() == "two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "plain.html", "real.html",
+                                                          "report.html"]

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from cloudshift.core.errors import UsageError
 from cloudshift.core.units import parse_size
 
 # The planner, its catalogue and the renderers load inside the commands: the other commands
@@ -103,8 +104,8 @@ def report_cmd(
     plan_file: Annotated[str | None, typer.Option(
         "--plan", help="A plan saved with `plan --json > FILE` (default: the one `plan` "
                        "saved for this job).")] = None,
-    part_size: Annotated[str, typer.Option("--part-size", help="Part size the copy "
-                                           "used.")] = "16MiB",
+    part_size: Annotated[str | None, typer.Option("--part-size", help="Part size the copy "
+                                                  "used (default 16MiB).")] = None,
     json_out: Json = False,
 ) -> None:
     """Show estimated vs actual bytes, requests and time for a finished copy job; for a job
@@ -117,13 +118,18 @@ def report_cmd(
 
     info = peek(find_job(job))
     if kind_of(info).name != COPY_KIND:   # a kind with no plan to compare with
+        given = [flag for flag, value in (("--plan", plan_file), ("--part-size", part_size))
+                 if value is not None]
+        if given:
+            raise UsageError(f"{given[0]} applies to object copy jobs; job '{job}' is a "
+                             f"{kind_of(info).name} job", hint=f"run `cloudshift report {job}`")
         summary = JobSummary.of(info, describe_job(info))
         if json_out:
             write_json(summary.to_dict())
         else:
             typer.echo(render_job_summary(summary))
         return
-    rep = report(job, plan_file=plan_file, part_size=parse_size(part_size))
+    rep = report(job, plan_file=plan_file, part_size=parse_size(part_size or "16MiB"))
     if json_out:
         write_json(rep.to_dict())
     else:

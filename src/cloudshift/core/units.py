@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from cloudshift.core.errors import UsageError
@@ -57,6 +58,8 @@ def parse_duration(text: str | float, *, name: str = "a duration",
         seconds = float(m.group(1)) * unit
     if not seconds > 0:
         raise UsageError(f"{name} must be positive (got {text})", hint=hint)
+    if not math.isfinite(seconds):  # 400 digits overflow to inf, which JSON cannot hold
+        raise UsageError(f"{name} is too large (got {text})", hint=hint)
     return seconds
 
 

@@ -13,7 +13,15 @@ from cloudshift.core.errors import UsageError
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file in the same folder, renamed
     over ``path`` once complete, so a reader never sees half a page and a failed write leaves
-    the old one. The file gets the mode a plain open() would give it; a failure is one line."""
+    the old one. The file gets the mode a plain open() would give it; a failure is one line.
+
+    A symbolic link is followed (its target is replaced, the link stays); a path that exists
+    and is not a regular file (a FIFO, /dev/stdout) is written in place, as a plain open()
+    would, since renaming over it would replace the device or pipe with a file."""
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        _write_in_place(path, text)
+        return
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -26,5 +34,14 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror}",
+                         hint="choose a writable path") from None
+
+
+def _write_in_place(path: Path, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}",
                          hint="choose a writable path") from None
