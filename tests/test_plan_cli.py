@@ -127,6 +127,7 @@ def test_cli_bad_input_one_line_exit_2(tree: Path, tmp_path: Path, home: Path) -
 @pytest.mark.parametrize(("kwargs", "error", "words"), [
     ({"dst_region": "oracle:phoenix"}, UsageError, "unknown provider"),
     ({"deadline": "soon"}, UsageError, "not a duration"),
+    ({"deadline": "9" * 400 + "h"}, UsageError, "deadline is too large"),
     ({"budget": -3.0}, UsageError, "budget must be positive"),
     ({"sample": 0}, UsageError, "--sample must be at least 1"),
     ({"link_gbps": 0.0}, UsageError, "--link-gbps must be positive"),
