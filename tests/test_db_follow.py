@@ -86,3 +86,23 @@ def test_follow_under_load_then_cutover_then_verify(pg_dbs: PgDbs, tmp_path: Pat
     # Writes on the source are refused now; replication is detached.
     assert scalar(pg_dbs.src, "SHOW default_transaction_read_only") == "on"
     assert scalar(pg_dbs.dst, "SELECT count(*) FROM pg_subscription") == 0
+
+
+def test_freeze_writes_waits_until_ended_sessions_are_gone(pg_dbs: PgDbs) -> None:
+    from cloudshift.db.dsn import Dsn, connect
+    from cloudshift.db.follow import freeze_writes, unfreeze_writes
+
+    others = [psycopg.connect(pg_dbs.src, autocommit=True) for _ in range(3)]
+    pids = [o.info.backend_pid for o in others]
+    sconn = connect(Dsn(pg_dbs.src, "source"))
+    try:
+        assert freeze_writes(sconn, time.monotonic() + 30) >= 3
+        # Gone by the time freeze_writes returns, not merely signalled.
+        left = sconn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                             (pids,)).fetchone()
+        assert left == (0,)
+    finally:
+        unfreeze_writes(sconn)
+        sconn.close()
+        for o in others:
+            o.close()

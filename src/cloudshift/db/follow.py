@@ -178,17 +178,48 @@ def find_subscription(dconn: psycopg.Connection[Any]) -> tuple[str, str, list[st
     return str(row[0]), str(row[1]), list(row[2])
 
 
-def freeze_writes(sconn: psycopg.Connection[Any]) -> int:
+# How long to wait for terminated sessions to exit when no cutover deadline is given.
+_EXIT_WAIT_S = 10.0
+
+
+def freeze_writes(sconn: psycopg.Connection[Any], deadline: float | None = None) -> int:
     """Stop writes: new sessions start read-only, existing client sessions are ended.
-    Returns how many sessions were ended."""
+    Returns how many sessions were ended.
+
+    pg_terminate_backend(pid) only signals: a backend in the middle of a commit can still
+    write its commit record afterwards. So wait until the ended sessions are gone (their
+    last WAL is then in), polling pg_stat_activity - not the timeout argument, which needs
+    PostgreSQL 14."""
     db = sql.Identifier(_dbname(sconn))
     sconn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on")
                   .format(db))
-    row = sconn.execute(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+    rows = sconn.execute(
+        # In the select list, not the WHERE clause: quals may be evaluated in any order,
+        # and this session must not end itself.
+        "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-        "AND backend_type = 'client backend'").fetchone()
-    return int(row[0]) if row else 0
+        "AND backend_type = 'client backend'").fetchall()
+    pids = [int(r[0]) for r in rows if r[1]]
+    if pids:
+        _wait_for_exit(sconn, pids, deadline)
+    return len(pids)
+
+
+def _wait_for_exit(sconn: psycopg.Connection[Any], pids: list[int],
+                   deadline: float | None) -> None:
+    limit = min(deadline, time.monotonic() + _EXIT_WAIT_S) if deadline is not None \
+        else time.monotonic() + _EXIT_WAIT_S
+    while True:
+        row = sconn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                            (pids,)).fetchone()
+        left = int(row[0]) if row else 0
+        if not left:
+            return
+        if time.monotonic() > limit:
+            raise ConfigError(f"{left} ended source session(s) did not exit while writes "
+                              "were frozen", hint="check the source for stuck sessions "
+                              "(pg_stat_activity) and run the cutover again")
+        time.sleep(0.05)
 
 
 def unfreeze_writes(sconn: psycopg.Connection[Any]) -> None:
@@ -223,9 +254,9 @@ def cutover(src_text: str, dst_text: str, *, jobs: int = 4, max_lag: int = 16 <<
         result = CutoverResult(subscription=sub, lag_before=behind)
         t_freeze = time.monotonic()
         result.freeze_started = _now()
-        ended = freeze_writes(sconn)
-        say(event("freeze", sub, at=result.freeze_started, sessions_ended=ended))
         try:
+            ended = freeze_writes(sconn, deadline)
+            say(event("freeze", sub, at=result.freeze_started, sessions_ended=ended))
             _wait_for_catch_up(sconn, slot, deadline, say)
             result.catch_up_seconds = round(time.monotonic() - t_freeze, 3)
             result.sequences = copy_sequences(sconn, dconn)
