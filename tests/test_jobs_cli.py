@@ -48,14 +48,15 @@ def object_job(tmp_path: Path, home: Path) -> str:
     return str(json.loads(proc.stdout.splitlines()[-1])["job_id"])
 
 
-def db_journal(home: Path, spec_json: str | None = None) -> str:
-    """A db job's journal: the db mover's own tables, its spec, one finished run. With
-    ``spec_json`` the spec is written as given (cloudshift 0.1's db copy wrote
+def db_journal(home: Path, spec_json: str | None = None, *, follow: bool = False,
+               status: str = "done") -> str:
+    """A db job's journal: the db mover's own tables, its spec, one run ended ``status``.
+    With ``spec_json`` the spec is written as given (cloudshift 0.1's db copy wrote
     ``{"src", "dst", "follow"}``); otherwise as the job frame records a db spec."""
     from cloudshift.db.dsn import Dsn
     from cloudshift.db.journal import DbJournal, db_spec
 
-    spec = db_spec(Dsn(SRC_DSN, "source"), Dsn(DST_DSN, "target"), follow=False,
+    spec = db_spec(Dsn(SRC_DSN, "source"), Dsn(DST_DSN, "target"), follow=follow,
                    no_owner=False, no_acl=False, split_bytes=1 << 30)
     # Both in the folder cloudshift 0.1 named the job by: a 0.1 journal is where it was.
     folder = home / "jobs" / DB_ID_0_1
@@ -66,9 +67,41 @@ def db_journal(home: Path, spec_json: str | None = None) -> str:
     else:
         journal.put("spec", spec_json)
     journal.start_run()
-    journal.finish_run("done", {"rows": 10, "bytes": 1000})
+    journal.finish_run(status, {"rows": 10, "bytes": 1000})
     journal.close()
     return DB_ID_0_1
+
+
+def test_resume_of_a_follow_job_still_to_subscribe_refuses_up_front(tmp_path: Path) -> None:
+    """The target server connects to the source itself: without a password in the source
+    DSN the subscription cannot be made, so the resume says so before doing any work (no
+    server here: it must not try to connect)."""
+    from cloudshift.db.journal import DbJournal
+
+    home = tmp_path / "state"
+    db_id = db_journal(home, follow=True, status="interrupted")
+    journal = DbJournal(home / "jobs" / db_id)
+    for step in ("pre-data", "data"):
+        journal.step(step, "done")
+    journal.close()
+    proc = cli("resume", db_id, home=home, env={"PGPASSWORD": "not-used"})
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "no source password" in lines[0]
+    assert f"cloudshift db copy {SRC_DSN} ... --follow" in lines[0]
+    assert "password in the source DSN" in lines[0]
+
+
+@pytest.mark.parametrize("workers", ["65", "500"])
+def test_resume_of_a_db_job_keeps_db_copy_s_worker_range(tmp_path: Path, workers: str) -> None:
+    home = tmp_path / "state"
+    db_id = db_journal(home, status="interrupted")
+    proc = cli("resume", db_id, "--transfers", workers, home=home)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"--transfers {workers}" in lines[0] and "1 to 64" in lines[0]
 
 
 def test_a_db_job_keeps_its_0_1_id() -> None:

@@ -153,6 +153,18 @@ def recorded_conninfo(folder: Path) -> tuple[str | None, str | None]:
     return found.get(CONNINFO[0]), found.get(CONNINFO[1])
 
 
+def step_done(folder: Path, name: str) -> bool:
+    """Whether the job recorded step ``name`` done, read without writing or waiting."""
+    db = open_readonly(folder / JOURNAL_FILE)
+    try:
+        return bool(db.execute("SELECT 1 FROM steps WHERE name=? AND state='done'",
+                               (name,)).fetchone())
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        db.close()
+
+
 def chunk_counts(folder: Path) -> dict[str, int]:
     """How many chunks of a job are in each state, read without writing or waiting (for
     ``cloudshift jobs``, while the copy may be running in another process)."""

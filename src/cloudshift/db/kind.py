@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudshift.core.errors import UsageError
 from cloudshift.core.units import parse_size
-from cloudshift.db.journal import KIND, chunk_counts, recorded_conninfo
+from cloudshift.db.journal import KIND, chunk_counts, recorded_conninfo, step_done
 from cloudshift.jobs.events import EventSink
 from cloudshift.jobs.journal import JobInfo
 from cloudshift.jobs.registry import JobRow, Kind
@@ -25,6 +25,8 @@ OP = "db-copy"
 # The generic resume options this kind takes: how many workers (``transfers`` is the
 # objects' name for the same thing). Everything else about a db copy is its recorded spec.
 WORKERS = ("jobs", "transfers")
+# The range of db copy's -j/--jobs (cli/db.py), which a resume's workers must keep to.
+MIN_WORKERS, MAX_WORKERS = 1, 64
 
 
 def describe(info: JobInfo) -> JobRow:
@@ -46,6 +48,10 @@ def resume(info: JobInfo, overrides: Mapping[str, Any], on_event: EventSink | No
     from cloudshift.db.copy import CopyOptions, copy_database
 
     _refuse_other_options(overrides)
+    workers = [int(overrides[k]) for k in WORKERS if overrides.get(k) is not None]
+    if workers and not MIN_WORKERS <= workers[0] <= MAX_WORKERS:
+        raise UsageError(f"--transfers {workers[0]}: a db job takes {MIN_WORKERS} to "
+                         f"{MAX_WORKERS} workers (db copy's -j)")
     if info.spec is None:
         raise UsageError(f"job '{info.job_id}' has no recorded command; "
                          "run the db copy again instead")
@@ -57,10 +63,11 @@ def resume(info: JobInfo, overrides: Mapping[str, Any], on_event: EventSink | No
     opts.no_acl = bool(recorded.get("--no-acl", opts.no_acl))
     if "--split-size" in recorded:
         opts.split_bytes = parse_size(str(recorded["--split-size"]))
-    workers = [overrides[k] for k in WORKERS if overrides.get(k) is not None]
     if workers:
-        opts.jobs = int(workers[0])
+        opts.jobs = workers[0]
     src, dst = recorded_conninfo(info.folder)
+    if opts.follow:
+        _refuse_subscribing_without_password(info, src)
     # A job cloudshift 0.1 started recorded only the DSNs people read.
     return copy_database(src or str(info.spec.params["src"]),
                          dst or str(info.spec.params["dst"]), opts)
@@ -75,6 +82,25 @@ def _refuse_other_options(overrides: Mapping[str, Any]) -> None:
         flags = ", ".join("--" + name.replace("_", "-") for name in other)
         raise UsageError(f"{flags} appl{'ies' if len(other) == 1 else 'y'} to object jobs; "
                          "a db job takes --transfers (its workers) and --json")
+
+
+def _refuse_subscribing_without_password(info: JobInfo, src: str | None) -> None:
+    """A --follow job still to subscribe: the *target* server connects to the source with
+    the source's connection string, and PGPASSWORD or ~/.pgpass here do not reach it.
+    Refuse before post-data, sequences and ANALYZE run, rather than failing after them."""
+    from cloudshift.db.dsn import Dsn
+
+    if step_done(info.folder, "subscription"):
+        return
+    assert info.spec is not None
+    shown = str(info.spec.params.get("src", "SRC"))
+    if Dsn(src or shown, "source").params().get("password"):
+        return
+    raise UsageError(f"job {info.spec.job_id} still has to subscribe the target to the "
+                     "source, and the journal holds no source password for the target "
+                     "server to connect with",
+                     hint=f"rerun the original `cloudshift db copy {shown} ... --follow` "
+                          "with the password in the source DSN")
 
 
 def _refuse_finished(info: JobInfo) -> None:
