@@ -348,3 +348,16 @@ def test_resume_with_other_options_is_refused_in_one_line(pg_dbs: PgDbs, tmp_pat
     assert same.returncode == 0, same.stderr
     assert "(resumed)" in same.stdout
     assert cli("verify", pg_dbs.src, pg_dbs.dst, home=tmp_path).returncode == 0
+
+
+def test_a_journal_that_cannot_be_created_is_one_line(pg_dbs: PgDbs, tmp_path: Path) -> None:
+    run_sql(pg_dbs.src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    line = one_error_line(cli("copy", pg_dbs.src, pg_dbs.dst, "--job-dir",
+                              str(blocker / "job"), home=tmp_path / "home"))
+    assert f"cannot create the job journal in '{blocker / 'job'}'" in line
+    assert "CLOUDSHIFT_HOME or --job-dir" in line
+    line = one_error_line(cli("copy", pg_dbs.src, pg_dbs.dst, home=blocker))
+    assert "cannot create the job journal in" in line and "CLOUDSHIFT_HOME" in line
+    assert scalar(pg_dbs.dst, "SELECT count(*) FROM pg_tables WHERE tablename = 't'") == 0

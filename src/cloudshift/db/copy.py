@@ -221,9 +221,18 @@ class _Copy:
                 "ended with it, so resuming could lose or repeat changes",
                 hint="start over with --force (drops what the target holds)")
 
+    def _create_journal(self) -> DbJournal:
+        try:
+            return DbJournal(self.folder)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot create the job journal in '{self.folder}': "
+                              f"{describe(exc)}",
+                              hint="set CLOUDSHIFT_HOME or --job-dir to a writable folder"
+                              ) from exc
+
     def start(self) -> None:
         """The copy may start: open (or create) the journal and record what it runs."""
-        journal = self.found if self.found is not None else DbJournal(self.folder)
+        journal = self.found if self.found is not None else self._create_journal()
         self.opened = journal
         if self.start_over:
             journal.reset()
