@@ -569,3 +569,86 @@ def test_0_1_event_callbacks_still_work(mem: str, tmp_path: Path) -> None:
     sink: OldSink = lambda e: kinds.append(e.kind)  # noqa: E731
     assert cloudshift.copy(mem, str(tmp_path / "dst"), on_event=sink).ok
     assert kinds.count("copied") == len(DATA) and "listed" in kinds
+
+
+# --- a journal that cannot record ------------------------------------------------------------
+
+def _tree_with_a_non_utf8_name(tmp_path: Path) -> tuple[Path, bytes]:
+    """A source folder with five good files and one whose name is not UTF-8 (listed as a
+    str with a lone surrogate, as os.fsdecode gives it)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(5):
+        (src / f"ok{i}.txt").write_bytes(b"x" * (i + 1))
+    bad = b"bad\xff.bin"
+    try:
+        with open(os.path.join(os.fsencode(src), bad), "wb") as f:
+            f.write(b"bad")
+    except OSError:
+        pytest.skip("this filesystem only holds UTF-8 names")
+    return src, bad
+
+
+def test_a_key_the_journal_cannot_hold_fails_that_object(tmp_path: Path) -> None:
+    src, bad = _tree_with_a_non_utf8_name(tmp_path)
+    dst = tmp_path / "dst"
+    spec = object_spec("copy", str(src), str(dst))
+    result = run(spec, TransferOptions(transfers=2))
+    assert not result.ok and result.error is None and result.copied == 5
+    (failure,) = result.failures
+    assert failure.key == os.fsdecode(bad)
+    assert failure.reason == ("key 'bad\\udcff.bin' is not valid UTF-8 (a file name in "
+                              "another encoding?) and cannot be recorded in the journal; "
+                              "skipped")
+    assert sorted(os.listdir(dst)) == [f"ok{i}.txt" for i in range(5)]
+    assert _last_status(spec.job_id) == "failed"
+    assert state_counts(find_job(spec.job_id)) == {"done": 5}
+    again = run(spec, TransferOptions(transfers=2))
+    assert again.skipped == 5 and again.copied == 0 and len(again.failures) == 1
+
+
+def test_a_row_the_journal_cannot_write_fails_the_run_not_its_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the check, the bad key reaches the batched done rows: every flush used to
+    # raise, finish_run failed, the journal stayed open and the run `running`, with none of
+    # the copied objects on record.
+    src, _ = _tree_with_a_non_utf8_name(tmp_path)
+    monkeypatch.setattr(engine_module, "unstorable", lambda key: None)
+    spec = object_spec("copy", str(src), str(tmp_path / "dst"))
+    with pytest.raises(UnicodeEncodeError):
+        run(spec, TransferOptions(transfers=2))
+    last = peek(find_job(spec.job_id)).last_run
+    assert last is not None and last["status"] == "failed" and last["finished"] is not None
+    assert "surrogates not allowed" in last["summary"]["error"]
+    assert state_counts(find_job(spec.job_id)) == {"done": 5}
+
+
+def test_a_failing_destination_flush_or_executor_factory_ends_the_run_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    for key, data in DATA.items():
+        (src / key).parent.mkdir(parents=True, exist_ok=True)
+        (src / key).write_bytes(data)
+    spec = object_spec("copy", str(src), str(tmp_path / "dst"))
+
+    def no_executor(task: Task[list[Item], Outcome], workers: int
+                    ) -> ThreadExecutor[list[Item], Outcome]:
+        raise RuntimeError("no workers (injected)")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        Engine(spec, TransferOptions(), executors=no_executor).run()
+    last = peek(find_job(spec.job_id)).last_run
+    assert last is not None and last["status"] == "failed"
+    assert last["summary"]["error"] == "no workers (injected)"
+
+    def flush_fails(self: LocalStore) -> None:
+        raise OSError("disk gone (injected)")
+
+    monkeypatch.setattr(LocalStore, "flush", flush_fails)
+    with pytest.raises(OSError, match="disk gone"):
+        run(spec, TransferOptions())
+    last = peek(find_job(spec.job_id)).last_run
+    assert last is not None and last["status"] == "failed"
+    assert last["summary"]["error"] == "disk gone (injected)"
+    # Every object landed and is on record: the next run skips them all.
+    assert state_counts(find_job(spec.job_id)) == {"done": len(DATA)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -28,7 +29,7 @@ from cloudshift.jobs.events import Event, EventSink
 from cloudshift.jobs.executor import Executor, ExecutorFactory, threads
 from cloudshift.jobs.journal import job_folder
 from cloudshift.storage.base import ObjectInfo, Store
-from cloudshift.transfer.journal import DoneRecord, Journal, ObjectSpec
+from cloudshift.transfer.journal import DoneRecord, Journal, ObjectSpec, unstorable
 from cloudshift.transfer.limits import Traffic
 from cloudshift.transfer.listing import KeyFilter, SortedLookup, iter_pairs
 from cloudshift.transfer.options import TransferOptions
@@ -176,19 +177,26 @@ class Engine:
         recorder = Recorder(self._new_result(journal),
                             None if self.opts.dry_run else journal, self._emit)
         if journal is not None and not self.opts.dry_run:
-            self._start_run(journal)
-        dispatcher = self._dispatcher(recorder)
+            try:
+                self._start_run(journal)
+            except BaseException:
+                journal.close()
+                raise
+        dispatcher: Dispatcher | None = None
         try:
+            dispatcher = self._dispatcher(recorder)
             self._march(journal, recorder, dispatcher)
             dispatcher.wait_all()
         except (KeyboardInterrupt, Cancelled):
             recorder.result.interrupted = True
-            self._stop(dispatcher)
+            if dispatcher is not None:
+                self._stop(dispatcher)
         except BaseException as exc:
             recorder.result.error = describe(exc)
             # Best effort: the run has failed already, and its own error is the one to tell.
             with contextlib.suppress(Exception):
-                self._stop(dispatcher)
+                if dispatcher is not None:
+                    self._stop(dispatcher)
             raise
         finally:
             self._finish(dispatcher, journal, recorder.result, started)
@@ -262,6 +270,11 @@ class Engine:
               dispatcher: Dispatcher) -> None:
         """Count an object that needs work and send it; a dry run answers copies and
         deletions here, without a hop to a worker (nothing to read or write)."""
+        refused = unstorable(key)
+        if refused is not None:
+            # Not copied: what the journal cannot name it cannot skip or resume either.
+            recorder.refused(key, s, refused)
+            return
         # Only what is sent in parts needs to be on record before it starts: after a kill,
         # the next run aborts the upload this one left open. A single-request object left
         # unfinished is simply copied again.
@@ -280,25 +293,45 @@ class Engine:
         dispatcher.drop_unsent()
         dispatcher.wait_all(deadline=time.monotonic() + STOP_WAIT_S)
 
-    def _finish(self, dispatcher: Dispatcher, journal: Journal | None,
+    def _finish(self, dispatcher: Dispatcher | None, journal: Journal | None,
                 result: TransferResult, started: float) -> None:
         """Free the workers, make the destination durable, record the run: ``done``,
         ``failed`` (some objects failed, or the run itself; its summary says why) or
-        ``interrupted``."""
+        ``interrupted``.
+
+        Each step runs whatever the one before did: a destination that cannot be flushed
+        or records that cannot be committed fail the run (their error in its summary, and
+        raised once the run is on record, unless the run already failed or was
+        interrupted), but never leave it ``running`` or the journal open."""
         stopped = result.interrupted or result.error is not None
-        dispatcher.executor.shutdown(wait=not stopped)
-        if self.dst.features.flush and not self.opts.dry_run:
-            self.dst.flush()
-        result.elapsed = time.monotonic() - started
-        result.throttled = self.traffic.throttled
-        result.lowest_concurrency = self.traffic.concurrency.lowest
-        if journal is not None:
-            if not self.opts.dry_run:
+        late: list[Exception] = []
+
+        def step(do: Callable[[], object]) -> None:
+            try:
+                do()
+            except Exception as exc:
+                if result.error is None:
+                    result.error = describe(exc)
+                    late.append(exc)
+
+        try:
+            if dispatcher is not None:
+                step(lambda: dispatcher.executor.shutdown(wait=not stopped))
+            if self.dst.features.flush and not self.opts.dry_run:
+                step(self.dst.flush)
+            result.elapsed = time.monotonic() - started
+            result.throttled = self.traffic.throttled
+            result.lowest_concurrency = self.traffic.concurrency.lowest
+            if journal is not None and not self.opts.dry_run:
+                step(journal.commit)   # the last records, before the run's status is chosen
                 status = ("interrupted" if result.interrupted
                           else "failed" if result.failures or result.error else "done")
-                journal.finish_run(status, result.to_dict())
-            journal.close()
-
+                step(lambda: journal.finish_run(status, result.to_dict()))
+        finally:
+            if journal is not None:
+                step(journal.close)
+        if late and not result.interrupted:
+            raise late[0]
 
 def run(spec: ObjectSpec, opts: TransferOptions, on_event: EventSink | None = None,
         executors: ExecutorFactory[list[Item], Outcome] = threads) -> TransferResult:

@@ -13,6 +13,7 @@ the last fraction of a second of records (those objects are re-copied, never los
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -130,6 +131,19 @@ class DoneRecord:
         if self.dst_etag is not None or dst.etag is not None:
             return dst.etag == self.dst_etag
         return _ts(dst) == self.dst_mtime
+
+
+def unstorable(key: str) -> str | None:
+    """Why the journal cannot hold ``key`` (None: it can). Its keys are SQLite text, UTF-8;
+    a local file name in another encoding lists as a str with lone surrogates
+    (``os.fsdecode``), which no row can bind: such an object fails, not the journal."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = key.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        return (f"key '{shown}' is not valid UTF-8 (a file name in another encoding?) and "
+                "cannot be recorded in the journal; skipped")
+    return None
 
 
 def _ts(info: ObjectInfo) -> float | None:
@@ -267,20 +281,59 @@ class Journal(JournalBase):
             self.commit()
 
     def _flush_done(self) -> None:
-        if self._done:
-            with self._lock:
-                self._db.executemany(_DONE_SQL, self._done)
-            self._done.clear()
+        """Write the batched ``done`` rows. The batch is gone afterwards whatever happens: a
+        row that cannot be written (a value SQLite cannot bind) must not take the others
+        with it, nor fail every later flush. They are then written one by one, and the first
+        error is raised once the others are in."""
+        if not self._done:
+            return
+        rows, self._done = self._done, []
+        with self._lock:
+            try:
+                self._db.executemany(_DONE_SQL, rows)
+            except Exception:
+                for row in rows:   # upserts: the rows written before the bad one again
+                    with contextlib.suppress(Exception):
+                        self._db.execute(_DONE_SQL, row)
+                raise
 
     def commit(self) -> None:
-        self._flush_done()
-        super().commit()
-        self._pending = 0
-        self._last_commit = time.monotonic()
+        try:
+            self._flush_done()
+        finally:
+            with self._lock:
+                # A failed statement can end the transaction (SQLITE_FULL, an I/O error
+                # roll it back): then there is nothing to commit, only a new one to open.
+                if self._db.in_transaction:
+                    self._db.execute("COMMIT")
+                self._db.execute("BEGIN")
+            self._pending = 0
+            self._last_commit = time.monotonic()
+
+    def finish_run(self, status: str, summary: Mapping[str, Any]) -> None:
+        """Record how the run ended, in a transaction of its own: whatever the records
+        before it did (a row that could not be written, a commit that failed), they do
+        not keep the run ``running``. Those the commit could not keep are dropped; their
+        objects are compared again by the next run."""
+        try:
+            self.commit()
+        except Exception:
+            with self._lock:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._db.execute("BEGIN")
+        super().finish_run(status, summary)
 
     def close(self) -> None:
-        self._flush_done()
-        super().close()
+        try:
+            self._flush_done()
+        finally:
+            with self._lock:
+                try:
+                    if self._db.in_transaction:
+                        self._db.execute("COMMIT")
+                finally:
+                    self._db.close()
 
 
 def state_counts(folder: Path) -> dict[str, int]:

@@ -43,6 +43,12 @@ class Recorder:
         if durable and self.journal is not None:
             self.journal.planned(src, durable=True)
 
+    def refused(self, key: str, src: ObjectInfo | None, reason: str) -> None:
+        """An object that cannot be recorded in the journal (its key cannot be stored):
+        failed with ``reason`` here and in the summary, and no row written for it."""
+        self.result.failures.append(Failure(key, reason))
+        self._emit(Event("failed", key, src.size if src else 0, reason=reason))
+
     # --- outcomes, as the workers report them ---------------------------------------------
     def record(self, finished: Iterable[Outcome]) -> None:
         on = self._ON
