@@ -21,7 +21,7 @@ import cloudshift
 from cloudshift.core.errors import Interrupted, UsageError
 from cloudshift.core.uri import parse
 from cloudshift.jobs.events import Event, EventSink
-from cloudshift.jobs.executor import Task, ThreadExecutor
+from cloudshift.jobs.executor import LostWork, Task, ThreadExecutor
 from cloudshift.jobs.journal import JobInfo, find_job, peek
 from cloudshift.jobs.spec import JobSpec
 from cloudshift.storage import open_store
@@ -545,6 +545,87 @@ def test_the_thread_executor_reports_every_item_of_a_piece_that_raised() -> None
     assert sorted(got) == ["a ok", "b failed: worker lost (injected)",
                            "c failed: worker lost (injected)", "d ok", "e ok",
                            "f failed: worker lost (injected)"]
+
+
+
+class _CannotSay(_Breaks):
+    """Raises after the first item of a piece, and cannot say what it owes either."""
+
+    def failed(self, work: list[str], reported: int, reason: str) -> list[str]:
+        raise ValueError("no outcomes\n(injected)")
+
+
+class _NoFailed:
+    """A task from before Task.failed existed."""
+
+    def __call__(self, work: list[str]) -> Iterator[list[str]]:
+        raise RuntimeError("worker lost")
+
+    def cancel(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("task", "why"), [
+    (_CannotSay(), "ValueError: no outcomes (injected)"),
+    (_NoFailed(), "AttributeError: '_NoFailed' object has no attribute 'failed'"),
+])
+def test_a_task_that_cannot_fail_its_items_fails_the_collect_instead_of_hanging(
+        task: Any, why: str) -> None:
+    executor: ThreadExecutor[list[str], str] = ThreadExecutor(task, 1)
+    executor.submit(["a", "b"])
+    executor.shutdown(wait=True)
+    reported = "a ok" if isinstance(task, _CannotSay) else None
+    if reported is not None:   # what came back before the loss is returned first
+        assert executor.collect(0) == [reported]
+    with pytest.raises(LostWork) as lost:
+        executor.collect(0)
+    first = "RuntimeError: worker lost (injected)" if reported else "RuntimeError: worker lost"
+    assert str(lost.value) == (f"a piece of work raised ({first}) and its task could not "
+                               f"fail its items ({why})")
+    assert executor.collect(0) == []   # raised once
+
+
+def test_a_run_whose_task_cannot_fail_its_items_ends_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    for key, data in DATA.items():
+        (src / key).parent.mkdir(parents=True, exist_ok=True)
+        (src / key).write_bytes(data)
+    # The lost items never come back: the stop does not wait the full 3 s for them.
+    monkeypatch.setattr(engine_module, "STOP_WAIT_S", 0.1)
+
+    class Mute:
+        def __call__(self, work: list[Item]) -> Iterator[list[Outcome]]:
+            raise OSError("cannot open the stores (injected)")
+
+        def failed(self, work: list[Item], reported: int, reason: str) -> list[Outcome]:
+            raise TypeError("failed() is broken (injected)")
+
+        def cancel(self) -> None:
+            pass
+
+    spec = object_spec("copy", str(src), str(tmp_path / "dst"))
+    engine = Engine(spec, TransferOptions(transfers=4),
+                    executors=lambda task, workers: ThreadExecutor(Mute(), workers))
+    raised: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            engine.run()
+        except BaseException as exc:   # handed to the test thread
+            raised.append(exc)
+
+    runner = threading.Thread(target=go, daemon=True)
+    runner.start()
+    runner.join(timeout=120)   # generous: the run takes well under a second
+    assert not runner.is_alive(), "the run hung waiting for items its task could not fail"
+    (exc,) = raised
+    assert isinstance(exc, LostWork)
+    last = peek(find_job(spec.job_id)).last_run
+    assert last is not None and last["status"] == "failed"
+    assert last["summary"]["error"] == (
+        "a piece of work raised (OSError: cannot open the stores (injected)) and its task "
+        "could not fail its items (TypeError: failed() is broken (injected))")
 
 
 # --- the Python API of 0.1 ----------------------------------------------------------------------

@@ -17,7 +17,10 @@ The contract both sides keep:
   for the outcomes it still owes (:meth:`Task.failed`: the items after those it reported,
   each failed with the one-line reason), so the coordinator never waits for an item in vain;
 - :meth:`Executor.collect` waits up to ``timeout`` for outcomes and returns all that are
-  ready (an empty list when none came);
+  ready (an empty list when none came); should a task not even say what it owes (its
+  :meth:`Task.failed` raised, or it has none), ``collect`` raises :class:`LostWork` once,
+  after the outcomes that came before it, so the coordinator fails the run rather than
+  wait for those items forever;
 - :meth:`Executor.cancel` asks running pieces to stop soon (:meth:`Task.cancel`); their
   items still come back, as the task reports them (interrupted, failed...);
 - :meth:`Executor.shutdown` frees the workers: ``wait=True`` waits for every piece submitted,
@@ -31,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, SimpleQueue
 from typing import Generic, Protocol, TypeVar
 
+from cloudshift.core.errors import CloudshiftError
 from cloudshift.core.redact import describe
 
 W = TypeVar("W")
@@ -64,6 +68,17 @@ class Executor(Protocol[W_contra, O_co]):
     def shutdown(self, wait: bool = True) -> None: ...
 
 
+class LostWork(RuntimeError):
+    """A piece raised and its task could not report its items: they will never come back."""
+
+
+def reason(exc: BaseException) -> str:
+    """One line for an error, prefixed by its type unless it is one of ours (a bug, or an
+    unmapped error, says what it is)."""
+    text = describe(exc)
+    return text if isinstance(exc, CloudshiftError) else f"{type(exc).__name__}: {text}"
+
+
 # How a coordinator gets an executor: for a task, with at most ``workers`` pieces at once.
 ExecutorFactory = Callable[[Task[W, O], int], Executor[W, O]]
 
@@ -78,7 +93,8 @@ class ThreadExecutor(Generic[W, O]):
     def __init__(self, task: Task[W, O], workers: int, name: str = "cloudshift") -> None:
         self._task = task
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
-        self._outcomes: SimpleQueue[Sequence[O]] = SimpleQueue()
+        self._outcomes: SimpleQueue[Sequence[O] | LostWork] = SimpleQueue()
+        self._lost: LostWork | None = None
 
     def submit(self, work: W) -> None:
         self._pool.submit(self._run, work)
@@ -90,17 +106,36 @@ class ThreadExecutor(Generic[W, O]):
                 self._outcomes.put(outcomes)
                 reported += len(outcomes)
         except BaseException as exc:  # an unread future would keep its items in flight
-            self._outcomes.put(self._task.failed(work, reported, describe(exc)))
+            try:
+                owed = self._task.failed(work, reported, describe(exc))
+            except BaseException as lost:   # nor may a task that cannot say what it owes
+                self._outcomes.put(LostWork(
+                    f"a piece of work raised ({reason(exc)}) and its task could not fail "
+                    f"its items ({reason(lost)})"))
+            else:
+                self._outcomes.put(owed)
 
     def collect(self, timeout: float) -> list[O]:
-        ready: list[O] = []
+        if self._lost is not None:
+            lost, self._lost = self._lost, None
+            raise lost
+        pieces: list[Sequence[O] | LostWork] = []
         try:
-            ready.extend(self._outcomes.get(timeout=timeout))
+            pieces.append(self._outcomes.get(timeout=timeout))
             while True:
-                ready.extend(self._outcomes.get_nowait())
+                pieces.append(self._outcomes.get_nowait())
         except Empty:
             pass
-        return ready
+        ready: list[O] = []
+        for piece in pieces:
+            if isinstance(piece, LostWork):
+                self._lost = self._lost or piece   # the first one tells; once is enough
+            else:
+                ready.extend(piece)
+        if ready or self._lost is None:
+            return ready    # what came back first is recorded first; the loss next call
+        lost, self._lost = self._lost, None
+        raise lost
 
     def cancel(self) -> None:
         self._task.cancel()
