@@ -50,6 +50,29 @@ def test_hasher_streams_chunks_of_any_size() -> None:
     assert h.hexdigests()["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+def test_one_algorithm_by_its_name() -> None:
+    # A str is one name, not the letters of one ("unknown checksum algorithm 's'").
+    assert hash_bytes(b"abc", algorithms="sha256") == {"sha256": SHA256_ABC}
+    h = Hasher("md5")
+    h.update(b"abc")
+    assert h.hexdigests() == {"md5": hashlib.md5(b"abc").hexdigest()} and h.size == 3
+    with pytest.raises(ValueError, match="unknown checksum algorithm 'sha1'"):
+        Hasher("sha1")
+
+
+def test_the_default_fast_path_gives_what_the_general_one_gives() -> None:
+    data = bytes(range(256)) * 40
+    fast, general, swapped = Hasher(), Hasher(["md5", "crc32c"]), Hasher(("crc32c", "md5"))
+    for h in (fast, general, swapped):
+        for i in range(0, len(data), 1000):
+            h.update(data[i:i + 1000])
+    assert fast.size == general.size == swapped.size == len(data)
+    assert fast.hexdigests() == general.hexdigests() == swapped.hexdigests()
+    assert list(fast.hexdigests()) == ["md5", "crc32c"]
+    assert list(swapped.hexdigests()) == ["crc32c", "md5"]   # the order asked for
+    assert Hasher(()).hexdigests() == {}
+
+
 def test_unknown_algorithm_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="sha1") as err:
         Hasher(("md5", "sha1"))
