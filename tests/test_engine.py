@@ -60,6 +60,13 @@ DATA = {"a.txt": b"alpha", "dir/b.bin": os.urandom(3000), "dir/sub/c": b"",
         "ünï cödé/spaced name.txt": b"unicode", "z": b"zz"}
 
 
+def _write_tree(src: Path) -> None:
+    """DATA as files under ``src``."""
+    for key, data in DATA.items():
+        (src / key).parent.mkdir(parents=True, exist_ok=True)
+        (src / key).write_bytes(data)
+
+
 def _last_status(job_id: str) -> str | None:
     last = peek(find_job(job_id)).last_run
     return None if last is None else str(last["status"])
@@ -86,9 +93,7 @@ def test_copy_to_disk_then_rerun_copies_nothing(mem: str, tmp_path: Path) -> Non
 
 def test_disk_to_disk_resume_skips_done_objects_via_journal(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
-    for key, data in DATA.items():
-        (src / key).parent.mkdir(parents=True, exist_ok=True)
-        (src / key).write_bytes(data)
+    _write_tree(src)
     assert cloudshift.copy(str(src), str(dst)).copied == len(DATA)
     (src / "new.txt").write_bytes(b"new")
     again = cloudshift.copy(str(src), str(dst))
@@ -456,9 +461,7 @@ class _Pickled:
 
 def test_another_executor_runs_the_job_from_plain_data(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
-    for key, data in DATA.items():
-        (src / key).parent.mkdir(parents=True, exist_ok=True)
-        (src / key).write_bytes(data)
+    _write_tree(src)
     made: list[_Pickled] = []
 
     def elsewhere(task: Task[list[Item], Outcome], workers: int
@@ -497,9 +500,7 @@ def test_a_task_that_raises_fails_its_objects_and_the_run_ends(tmp_path: Path) -
     # opened: the task raises instead of yielding outcomes. Before, the engine waited
     # forever for outcomes that never came.
     src = tmp_path / "src"
-    for key, data in DATA.items():
-        (src / key).parent.mkdir(parents=True, exist_ok=True)
-        (src / key).write_bytes(data)
+    _write_tree(src)
 
     def unopenable(task: Task[list[Item], Outcome], workers: int
                    ) -> ThreadExecutor[list[Item], Outcome]:
@@ -588,9 +589,7 @@ def test_a_task_that_cannot_fail_its_items_fails_the_collect_instead_of_hanging(
 def test_a_run_whose_task_cannot_fail_its_items_ends_failed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
-    for key, data in DATA.items():
-        (src / key).parent.mkdir(parents=True, exist_ok=True)
-        (src / key).write_bytes(data)
+    _write_tree(src)
     # The lost items never come back: the stop does not wait the full 3 s for them.
     monkeypatch.setattr(engine_module, "STOP_WAIT_S", 0.1)
 
@@ -707,9 +706,7 @@ def test_a_row_the_journal_cannot_write_fails_the_run_not_its_record(
 def test_a_failing_destination_flush_or_executor_factory_ends_the_run_failed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
-    for key, data in DATA.items():
-        (src / key).parent.mkdir(parents=True, exist_ok=True)
-        (src / key).write_bytes(data)
+    _write_tree(src)
     spec = object_spec("copy", str(src), str(tmp_path / "dst"))
 
     def no_executor(task: Task[list[Item], Outcome], workers: int
