@@ -247,7 +247,7 @@ def test_copy_and_verify_summaries() -> None:
 
 
 def test_reports_are_written_through_links_and_into_pipes(tmp_path: Path) -> None:
-    from cloudshift.render.files import write_atomic
+    from cloudshift.core.files import write_atomic
 
     # A link: its target gets the page, the link stays a link.
     target = tmp_path / "real.html"

@@ -13,6 +13,7 @@ serve recorded responses from a local server.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import urllib.error
 import urllib.parse
@@ -28,6 +29,7 @@ from cloudshift.catalog.records import STORAGE_FIELDS
 from cloudshift.catalog.regions import REFERENCE_REGION, parse_region
 from cloudshift.catalog.storage import UPDATED_FILE
 from cloudshift.core.errors import ConfigError, UsageError
+from cloudshift.core.files import write_atomic
 
 AWS_URL = "https://pricing.us-east-1.amazonaws.com"
 AZURE_URL = "https://prices.azure.com"
@@ -303,14 +305,14 @@ def _merge_existing(path: Path, new: list[dict[str, str]]) -> list[dict[str, str
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    hint = "set CLOUDSHIFT_HOME to a writable folder"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, _COLUMNS, extrasaction="ignore", lineterminator="\n")
-            w.writeheader()
-            w.writerows(rows)
-        tmp.replace(path)
     except OSError as exc:
         raise ConfigError(f"cannot write updated prices to '{path}': {exc.strerror}",
-                          hint="set CLOUDSHIFT_HOME to a writable folder") from exc
+                          hint=hint) from exc
+    text = io.StringIO()
+    w = csv.DictWriter(text, _COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(path, text.getvalue(), error=ConfigError, hint=hint)

@@ -17,9 +17,9 @@ from pygal.style import Style  # type: ignore[import-untyped]
 from cloudshift.assess.results import CATEGORIES, CRITERIA, Assessment, PlatformOption
 from cloudshift.catalog.regions import PROVIDER_NAMES
 from cloudshift.catalog.tables import TABLES
+from cloudshift.core.files import write_atomic
 from cloudshift.core.units import money
 from cloudshift.render.assess import saving_text
-from cloudshift.render.files import write_atomic
 
 _STYLE = Style(background="white", plot_background="white", foreground="#222",
                foreground_strong="#111", foreground_subtle="#666", font_family="sans-serif",

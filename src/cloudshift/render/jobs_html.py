@@ -22,11 +22,11 @@ from typing import Any
 import jinja2
 
 from cloudshift.core.errors import UsageError
+from cloudshift.core.files import write_atomic
 from cloudshift.core.redact import redact
 from cloudshift.core.units import human_bytes, human_time
 from cloudshift.jobs.journal import JOURNAL_FILE, open_readonly, run_status
 from cloudshift.jobs.registry import JobRow
-from cloudshift.render.files import write_atomic
 from cloudshift.render.jobs import progress_text
 
 # Summary fields the job's own row shows already, and the record's type.
@@ -165,6 +165,6 @@ def check_target(path: Path) -> None:
 
 
 def write_jobs_html(path: Path, rows: Sequence[JobRow], root: Path) -> None:
-    """Write the page to ``path`` atomically (:func:`cloudshift.render.files.write_atomic`)."""
+    """Write the page to ``path`` atomically (:func:`cloudshift.core.files.write_atomic`)."""
     check_target(path)
     write_atomic(path, render_jobs_html(rows, root))
